@@ -140,7 +140,7 @@ class Reader {
             throw new CborError('cbor: unexpected break in map');
           }
           const v = this.value(depth + 1);
-          out[typeof k === 'string' ? k : String(k)] = v;
+          out[mapKey(k)] = v;
         }
         return out;
       }
@@ -197,6 +197,13 @@ class Reader {
         throw new CborError(`cbor: reserved simple value ${info} at offset ${this.pos - 1}`);
     }
   }
+}
+
+/** Envelope keys are text; other key types are kept under a name no field uses. */
+function mapKey(k: CborValue): string {
+  if (typeof k === 'string') return k;
+  if (k === null || typeof k !== 'object') return `\u0000${String(k)}`;
+  return '\u0000complex';
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -57,7 +57,7 @@ function u32(n: number): Buffer {
 
 export type Style = 'rust' | 'unreal';
 
-export function processBody(style: Style, id = randomUUID(), extra: Record<string, Encodable> = {}): Buffer {
+export function processBody(style: Style, id: string = randomUUID(), extra: Record<string, Encodable> = {}): Buffer {
   const fields = {
     process_id: id,
     exe: '/usr/bin/game',
@@ -79,7 +79,7 @@ export function processBody(style: Style, id = randomUUID(), extra: Record<strin
 const member = (name: string, type_name: string, offset: number, size: number) =>
   map({ name, type_name, offset, size, is_reference: false });
 
-export function streamBody(style: Style, processId: string, streamId = randomUUID()): Buffer {
+export function streamBody(style: Style, processId: string, streamId: string = randomUUID()): Buffer {
   const udt = map({
     name: 'LogStringEvent',
     size: 0,
