@@ -7,7 +7,7 @@
 // the env as JSON and keep the services up until SIGINT/SIGTERM.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chownSync, existsSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -88,8 +88,10 @@ async function startPostgres(log) {
     const c = child;
     child = null;
     const exited = new Promise((r) => c.once('exit', r));
-    // SIGQUIT = immediate shutdown (crash-like); committed data survives via WAL.
-    c.kill('SIGQUIT');
+    // SIGQUIT = immediate shutdown (crash-like); committed data survives via WAL. It goes
+    // to the postmaster itself (first line of postmaster.pid): runuser does not forward it.
+    const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGQUIT');
     await exited;
   };
   await start();

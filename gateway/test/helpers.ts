@@ -83,3 +83,74 @@ export function request(port: number, path: string, body?: Buffer, headers: Reco
     req.end(body);
   });
 }
+
+export interface Spawned {
+  child: import('node:child_process').ChildProcess;
+  port: number;
+  logs: string[];
+  exited: Promise<number | null>;
+}
+
+/** Runs the real CLI and waits for /health. */
+export async function spawnGateway(args: string[], env: Record<string, string>): Promise<Spawned> {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import(pathToFileURL(join(repoRoot, 'scripts', 'test-services.mjs')).href);
+  const port: number = await freePort();
+  const child = spawn(process.execPath, [gatewayBin, '--listen', `127.0.0.1:${port}`, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  child.stdout!.on('data', (d) => logs.push(String(d)));
+  child.stderr!.on('data', (d) => logs.push(String(d)));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited: ${logs.join('')}`);
+    try {
+      if ((await request(port, '/health')).status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`gateway did not start: ${logs.join('')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, port, logs, exited };
+}
+
+/**
+ * Posts blocks from `concurrency` loops until `stop()` is called; records which block
+ * ids were acknowledged (200) and every status seen. Network errors count as status 0.
+ */
+export function loadGenerator(port: () => number, processId: string, streamId: string, concurrency: number, size = 2048) {
+  const acked: { blockId: string; payload: Buffer }[] = [];
+  const statuses = new Map<number, number>();
+  let running = true;
+  const loops = Array.from({ length: concurrency }, async () => {
+    const { blockBody } = await import('./fixtures.js');
+    while (running) {
+      const b = blockBody('rust', processId, streamId, { size });
+      let status = 0;
+      try {
+        status = (await request(port(), '/ingestion/insert_block', b.body)).status;
+      } catch {}
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (status === 200) acked.push({ blockId: b.blockId, payload: b.expectedPayload });
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  return {
+    acked,
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
