@@ -1,6 +1,7 @@
 // Opens the configured metadata database and object store (embedded default when
 // nothing is configured) and applies migrations.
 
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatewayConfig } from './config.js';
@@ -22,6 +23,7 @@ export function openObjectStore(config: Pick<GatewayConfig, 'objectStoreUri' | '
 }
 
 export async function openDatabase(config: Pick<GatewayConfig, 'pgUrl' | 'dataDir' | 'pgPoolSize'>): Promise<SqlClient> {
+  if (!config.pgUrl) mkdirSync(config.dataDir, { recursive: true });
   const db = config.pgUrl ? pgClient(config.pgUrl, config.pgPoolSize) : await pgliteClient(join(config.dataDir, 'pglite'));
   try {
     await migrate(db);
