@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 // Minimal CBOR (RFC 8949) reader and the few writers the gateway needs.
 // Untrusted input: every read is bounds-checked and nesting is capped, so a
 // hostile body yields a CborError, never a crash or a stack overflow.
@@ -206,14 +208,10 @@ function mapKey(k: CborValue): string {
   return '\u0000complex';
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
+// isUtf8 + toString is several times faster than a fatal TextDecoder on short keys.
 function decodeUtf8(bytes: Buffer, pos: number): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new CborError(`cbor: invalid UTF-8 in text string ending at offset ${pos}`);
-  }
+  if (!isUtf8(bytes)) throw new CborError(`cbor: invalid UTF-8 in text string ending at offset ${pos}`);
+  return bytes.toString('utf8');
 }
 
 function readHalf(h: number): number {
@@ -236,6 +234,10 @@ export function decodeCbor(buf: Buffer): CborValue {
 }
 
 // ---- writers: definite lengths, minimal-width heads (what ciborium emits) ----
+
+export function cborHead(major: number, n: number): Buffer {
+  return head(major, n);
+}
 
 function head(major: number, n: number): Buffer {
   const m = major << 5;

@@ -1,7 +1,7 @@
 // Turns decoded CBOR bodies into typed rows. Each failure is a one-line reason that
 // names the field, so a client log says what to fix.
 
-import { type CborMap, type CborValue, CborError, decodeCbor, encodeCbor, type Encodable } from './cbor.js';
+import { type CborMap, type CborValue, CborError, cborHead, decodeCbor, encodeCbor, type Encodable } from './cbor.js';
 import { checkLz4Frame } from './lz4-frame.js';
 
 export class BadRequest extends Error {}
@@ -45,8 +45,11 @@ export interface BlockRow {
 
 export interface Block {
   row: BlockRow;
-  /** Stored object: CBOR {"dependencies": bytes, "objects": bytes}, as upstream stores it. */
-  payload: Buffer;
+  /**
+   * Stored object, CBOR {"dependencies": bytes, "objects": bytes} as upstream stores it,
+   * as parts that slice the request body (no copy of the payload bytes).
+   */
+  payload: Buffer[];
 }
 
 // Reserved prefix: clients may not set server-owned properties (upstream strips them too).
@@ -86,7 +89,8 @@ const I64_MAX = 2n ** 63n - 1n;
 /** Returns the integer as a decimal string (i64 range), exact for values past 2^53. */
 function int(m: CborMap, key: string, what: string): string {
   const v = field(m, key, what);
-  if ((typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint') {
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  if (typeof v === 'bigint') {
     const b = BigInt(v);
     if (b < I64_MIN || b > I64_MAX) throw new BadRequest(`${what}: '${key}' out of i64 range`);
     return b.toString();
@@ -252,13 +256,9 @@ export function parseBlock(body: Buffer): Block {
     const bad = checkLz4Frame(buf);
     if (bad) throw new BadRequest(`${what}: payload.${name}: ${bad}`);
   }
-  const nb = int(m, 'nb_objects', what);
-  if (BigInt(nb) < -(2n ** 31n) || BigInt(nb) >= 2n ** 31n) {
-    throw new BadRequest(`${what}: 'nb_objects' out of i32 range`);
-  }
-  const payload = Buffer.concat(
-    encodeCbor({ entries: [['dependencies', dependencies], ['objects', objects]] }),
-  );
+  const nb = Number(int(m, 'nb_objects', what));
+  if (nb < -(2 ** 31) || nb >= 2 ** 31) throw new BadRequest(`${what}: 'nb_objects' out of i32 range`);
+  const payload = encodePayload(dependencies, objects);
   return {
     row: {
       block_id: uuid(m, 'block_id', what),
@@ -268,10 +268,18 @@ export function parseBlock(body: Buffer): Block {
       begin_ticks: int(m, 'begin_ticks', what),
       end_time: time(m, 'end_time', what),
       end_ticks: int(m, 'end_ticks', what),
-      nb_objects: Number(nb),
+      nb_objects: nb,
       object_offset: int(m, 'object_offset', what),
-      payload_size: payload.length,
+      payload_size: payload.reduce((n, b) => n + b.length, 0),
     },
     payload,
   };
 }
+
+/** {"dependencies": bytes, "objects": bytes} as ciborium writes it, as parts. */
+function encodePayload(dependencies: Buffer, objects: Buffer): Buffer[] {
+  return [MAP2_DEPS_KEY, cborHead(2, dependencies.length), dependencies, OBJECTS_KEY, cborHead(2, objects.length), objects];
+}
+
+const MAP2_DEPS_KEY = Buffer.concat([Buffer.from([0xa2]), ...encodeCbor('dependencies')]);
+const OBJECTS_KEY = Buffer.concat(encodeCbor('objects'));

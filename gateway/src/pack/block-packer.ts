@@ -66,16 +66,17 @@ export class BlockPacker {
       const w = p?.waiters.get(id);
       if (w) return w;
     }
-    if (this.stats.queueBytes + block.payload.length > this.cfg.maxQueueBytes && this.stats.queueBytes > 0) {
+    const size = block.row.payload_size;
+    if (this.stats.queueBytes + size > this.cfg.maxQueueBytes && this.stats.queueBytes > 0) {
       return Promise.reject(new Overloaded('write queue full'));
     }
     if (this.cfg.maxBytes <= 0) return this.single(block);
     const p = (this.current ??= this.newPending());
     const offset = p.bytes;
-    p.parts.push(block.payload);
+    p.parts.push(...block.payload);
     p.rows.push({ ...block.row, payload_object: null, payload_offset: offset });
-    p.bytes += block.payload.length;
-    this.stats.queueBytes += block.payload.length;
+    p.bytes += size;
+    this.stats.queueBytes += size;
     this.stats.blocks++;
     const w = p.done.promise;
     p.waiters.set(id, w);
@@ -91,7 +92,7 @@ export class BlockPacker {
   private single(block: Block): Promise<void> {
     const r = block.row;
     const p: Pending = this.newPending();
-    p.bytes = block.payload.length;
+    p.bytes = block.row.payload_size;
     p.waiters.set(r.block_id, p.done.promise);
     this.stats.queueBytes += p.bytes;
     this.stats.blocks++;
@@ -99,7 +100,7 @@ export class BlockPacker {
     void (async () => {
       try {
         await this.timed('object_put', () =>
-          this.objects.putCreateOnly(`blobs/${r.process_id}/${r.stream_id}/${r.block_id}`, [block.payload]),
+          this.objects.putCreateOnly(`blobs/${r.process_id}/${r.stream_id}/${r.block_id}`, block.payload),
         );
         await this.timed('pg_insert', () =>
           this.metadata.insertBlocks([{ ...r, payload_object: null, payload_offset: null }]),
