@@ -110,14 +110,17 @@ function uuid(m: CborMap, key: string, what: string): string {
 // RFC 3339 with any offset; 'T', 't' or ' ' separator as chrono's parse_from_rfc3339 allows.
 const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
+const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function time(m: CborMap, key: string, what: string): string {
   const v = text(m, key, what);
   const t = TIME_RE.exec(v);
   if (!t) throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
-  const [y, mo, d, h, mi, s] = t.slice(1, 7).map(Number);
-  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  const y = +t[1], mo = +t[2], d = +t[3], h = +t[4], mi = +t[5], s = +t[6];
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const daysInMonth = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
   const off = t[8].length === 6 ? t[8] : '+00:00';
-  const offOk = Number(off.slice(1, 3)) < 24 && Number(off.slice(4, 6)) < 60;
+  const offOk = +off.slice(1, 3) < 24 && +off.slice(4, 6) < 60;
   if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || !offOk) {
     throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
   }

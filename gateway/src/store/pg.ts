@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { SqlClient } from './sql.js';
 
 export function pgClient(connectionString: string, max = 8): SqlClient {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000, query_timeout: 30000 });
   // An idle client losing its connection (PostgreSQL restart) must not crash the process.
   pool.on('error', () => {});
   return {

@@ -27,6 +27,8 @@ export class S3Store implements ObjectStore {
       // Path-style works with every S3-compatible server on a bare host:port.
       forcePathStyle: Boolean(cfg.endpoint ?? process.env.AWS_ENDPOINT_URL),
       maxAttempts: 2,
+      // A hung endpoint must fail the pack (503 to clients), not hold requests forever.
+      requestHandler: { connectionTimeout: 5000, requestTimeout: 30000 },
     });
   }
 
