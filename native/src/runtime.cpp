@@ -303,7 +303,9 @@ void Runtime::run() {
       if (flush_generation > flush_sealed_) flush_sealed_ = flush_generation;
       idle_ = idle;
       if (idle) idle_cv_.notify_all();
-      if (stopping_ && (idle || now_ms() >= stop_deadline_ms_)) break;
+      // `stopping` as read before this pass's drain: a shutdown that arrived
+      // since then gets one more pass, so nothing recorded before it is left behind.
+      if (stopping && (idle || now_ms() >= stop_deadline_ms_)) break;
     }
   }
 }
