@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 
 namespace mm {
@@ -77,6 +78,7 @@ void Runtime::set_thread_name(const char* name) { t_thread_name = name ? name : 
 Ring* Runtime::attach(StreamKind kind) {
   auto e = std::make_unique<RingEntry>();
   e->memory.reset(new uint8_t[settings_.ring_size]);
+  memset(e->memory.get(), 0, settings_.ring_size);  // fault the pages in now, not on the recording path
   e->ring = std::make_unique<Ring>(e->memory.get(), settings_.ring_size);
   e->kind = kind;
   if (kind == kCpuStream) {
@@ -250,6 +252,7 @@ void Runtime::report_drops() {
 }
 
 void Runtime::run() {
+  pthread_setname_np(pthread_self(), "mm-upload");
   std::vector<RingEntry*> entries;
   std::vector<std::vector<uint8_t>> images;
   std::vector<Completion> done;

@@ -28,7 +28,8 @@ struct Reply {
 
 class HttpServer {
  public:
-  explicit HttpServer(std::function<Reply(const Received&, size_t index)> policy) : policy_(std::move(policy)) {
+  explicit HttpServer(std::function<Reply(const Received&, size_t index)> policy, bool keep_bodies = true)
+      : policy_(std::move(policy)), keep_bodies_(keep_bodies) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -99,7 +100,7 @@ class HttpServer {
       {
         std::lock_guard lk(mu_);
         index = received_.size();
-        received_.push_back(r);
+        received_.push_back(keep_bodies_ ? r : Received{r.path, {}});
       }
       Reply reply = policy_(r, index);
       if (reply.hang) {
@@ -113,6 +114,7 @@ class HttpServer {
   }
 
   std::function<Reply(const Received&, size_t)> policy_;
+  bool keep_bodies_;
   int fd_;
   int port_;
   std::atomic<bool> stop_{false};
