@@ -1194,7 +1194,7 @@ void emit_corrupt(Output& out) {
     obj_static_str(o, 4, t0);
     obj_static_str(o, 0x99, t0 + 1000);  // no dependency 0x99
     add("missing-dependency", "insert_block", block("missing-dependency", valid_log_deps(), o, 2),
-        expect_decode_error("dependency"),
+        expect_decode_error("missing dependency"),
         "second LogStaticStrEvent references desc id 0x99, absent from the dependencies buffer");
   }
   {
@@ -1449,7 +1449,7 @@ Output generate() {
 }
 
 // Files in the vectors folder that the generator does not write.
-const std::set<std::string> kSources = {"README.md", "generate.cpp"};
+const std::set<std::string> kSources = {"README.md", "generate.cpp", "verify.py"};
 
 int write_all(const Output& out, const std::filesystem::path& dir) {
   for (auto& [rel, bytes] : out.files) {
