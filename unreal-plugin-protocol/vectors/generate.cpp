@@ -277,6 +277,8 @@ struct Events {
     records.push_back(std::move(r));
     json.push(std::move(j));
   }
+  // A record that decodes to nothing (an unknown variable-size object, skipped by readers).
+  void raw(Bytes r) { records.push_back(std::move(r)); }
   template <class H>
   void var(uint8_t index, const H& header, const Bytes& tail, J j) {
     Bytes r;
@@ -398,10 +400,11 @@ struct StreamOut {
   J json;
 };
 
-StreamOut emit_stream(Output& out, const Producer& p, const mm_stream_schema& schema, const Properties& props) {
+StreamOut emit_stream(Output& out, const Producer& p, const mm_stream_schema& schema, const Properties& props,
+                      const std::string& fixed_id = "") {
   StreamOut s;
   std::string dir = p.name + "/" + schema.tag + "/";
-  s.id = uuid(dir + "stream");
+  s.id = fixed_id.empty() ? uuid(dir + "stream") : fixed_id;
   Bytes body;
   mm::encode_stream(p.process.process_id, s.id, schema, props, *p.profile, body);
   s.stream_cbor = dir + "stream.cbor";
@@ -418,6 +421,8 @@ struct BlockSpec {
   std::string file;  // e.g. "block" -> block.cbor / block.json
   int64_t begin_rel_ns, end_rel_ns;  // relative to process start; ticks follow from tsc_frequency
   int64_t object_offset;
+  std::string dir = "";   // default: <producer>/<stream tag>/
+  std::string name = "";  // default: <producer>-<stream tag>-<file>
 };
 
 int64_t ticks_for(const mm::ProcessMeta& p, int64_t rel_ns) {
@@ -439,7 +444,7 @@ Built build(const mm_stream_schema& schema, const Events& e) {
 
 void emit_block(Output& out, const Producer& p, const mm_stream_schema& schema, const StreamOut& s,
                 const BlockSpec& spec, const Events& e, const std::string& notes) {
-  std::string dir = p.name + "/" + schema.tag + "/";
+  std::string dir = spec.dir.empty() ? p.name + "/" + schema.tag + "/" : spec.dir;
   Built built = build(schema, e);
   mm::BlockMeta meta{uuid(dir + spec.file),
                      s.id,
@@ -472,7 +477,8 @@ void emit_block(Output& out, const Producer& p, const mm_stream_schema& schema, 
   doc.set("block", std::move(block));
   doc.set("events", e.json);
   out.add_json(dir + spec.file + ".json", doc);
-  out.vector(p.name + "-" + schema.tag + "-" + spec.file, p.name, schema.tag, "insert_block", body_path,
+  out.vector(spec.name.empty() ? p.name + "-" + schema.tag + "-" + spec.file : spec.name, p.name, schema.tag,
+             "insert_block", body_path,
              s.stream_cbor, p.name + "/process.cbor", expect_ok(dir + spec.file + ".json"), notes);
 }
 
@@ -834,6 +840,17 @@ void image_event(Events& e, int64_t time, const std::string& name, const std::st
                       .set("data", J::str(hex(data.data(), data.size())))));
 }
 
+// Larger than one 64 KiB LZ4 block and compressible, so frames hold several linked blocks.
+Bytes big_image(size_t n) {
+  Bytes b = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+  for (int i = 0; b.size() < n; ++i) {
+    std::string row = "row " + std::to_string(i) + ": harbor crane gull boat " + std::to_string(i * 7919 % 1000) + "\n";
+    b.insert(b.end(), row.begin(), row.end());
+  }
+  b.resize(n);
+  return b;
+}
+
 Bytes fake_png(uint8_t seed, size_t n) {
   Bytes b = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
   std::mt19937_64 rng(seed);
@@ -1143,6 +1160,8 @@ void obj_static_str(Bytes& b, uint64_t desc, int64_t time) {
   put_u64(b, uint64_t(time));
 }
 
+void emit_unknown_object(Output& out, const Producer& prod, Arena& arena);
+
 void emit_corrupt(Output& out) {
   const mm::Profile& rust = mm::kRustProfile;
   mm::ProcessMeta p;
@@ -1331,6 +1350,167 @@ void emit_corrupt(Output& out) {
                "corrupt/edge-parent-uuid.cbor", expect_ok("corrupt/edge-parent-uuid.json"),
                "valid: parent_process_id is a UUID (the corrupt-vectors process)");
   }
+  Arena arena;
+  emit_unknown_object(out, prod, arena);
+}
+
+
+// PROTOCOL.md §12, byte for byte: a Rust-layout metrics block with two FloatMetricEvents, fixed
+// dependency ids, LZ4 frames holding one stored (uncompressed) block each.
+Bytes stored_frame(const Bytes& data) {
+  Bytes f = {0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82};
+  put_u32(f, uint32_t(data.size()) | 0x80000000u);
+  f.insert(f.end(), data.begin(), data.end());
+  put_u32(f, 0);
+  return f;
+}
+
+void emit_worked_example(Output& out) {
+  mm::ProcessMeta p;
+  p.process_id = "11111111-1111-4111-8111-111111111111";
+  p.exe = "worked-example";
+  p.username = p.realname = "example";
+  p.computer = "example-host";
+  p.distro = "Linux";
+  p.cpu_brand = "Example CPU";
+  p.tsc_frequency = 1000000;
+  p.start_time_ns = kEpoch2026;
+  p.start_ticks = 1000000;
+  Producer prod{"example", &mm::kRustProfile, p};
+  emit_process(out, prod);
+  StreamOut s = emit_stream(out, prod, mm_metrics_schema, {}, "22222222-2222-4222-8222-222222222222");
+
+  Bytes deps;
+  dep_static_string(deps, 0x1000, "frame_time");
+  deps.push_back(1);  // StaticStringDependency "ms", codec 2
+  put_u32(deps, 8 + 1 + 4 + 2);
+  put_u64(deps, 0x2000);
+  deps.push_back(MM_CODEC_UTF8);
+  put_u32(deps, 2);
+  put_raw(deps, "ms", 2);
+  dep_static_string(deps, 0x3000, "game");
+  dep_static_string(deps, 0x4000, "main.cpp");
+  deps.push_back(2);  // MetricMetadataDependency
+  for (uint64_t v : {0x5000, 0x1000, 0x2000, 0x3000, 0x4000}) put_u64(deps, v);
+  put_u32(deps, 42);
+  put_u32(deps, MM_LOD_MED);
+  Bytes objs;
+  auto metric = [&](double value, int64_t time) {
+    objs.push_back(MM_METRICS_FloatMetricEvent);
+    put_u64(objs, 0x5000);
+    put_raw(objs, &value, 8);
+    put_u64(objs, uint64_t(time));
+  };
+  metric(16.5, 2000000);
+  metric(17.25, 2016500);
+  Bytes fd = stored_frame(deps), fo = stored_frame(objs);
+  Bytes payload;
+  {
+    mm::cbor::Writer w(payload);
+    w.begin_map(2);
+    w.key("dependencies");
+    w.bytes(fd.data(), fd.size());
+    w.key("objects");
+    w.bytes(fo.data(), fo.size());
+  }
+  if (deps.size() != 130 || objs.size() != 50 || fd.size() != 145 || fo.size() != 65 || payload.size() != 236)
+    throw std::logic_error("worked example no longer matches PROTOCOL.md section 12");
+
+  const std::string block_id = "33333333-3333-4333-8333-333333333333";
+  Bytes body;
+  mm::cbor::Writer w(body);
+  w.begin_map(10);
+  w.key("block_id");
+  w.text(block_id);
+  w.key("stream_id");
+  w.text(s.id);
+  w.key("process_id");
+  w.text(p.process_id);
+  w.key("begin_time");
+  w.text("2026-01-01T00:00:00.900Z");
+  w.key("begin_ticks");
+  w.uint(900000);
+  w.key("end_time");
+  w.text("2026-01-01T00:00:01.100Z");
+  w.key("end_ticks");
+  w.uint(1100000);
+  w.key("payload");
+  body.insert(body.end(), payload.begin(), payload.end());
+  w.key("object_offset");
+  w.uint(0);
+  w.key("nb_objects");
+  w.uint(2);
+  out.add("example/metrics/block.cbor", body);
+
+  J desc = J::object();
+  desc.set("type", J::str("MetricMetadataDependency"));
+  desc.set("name", J::str("frame_time"));
+  desc.set("unit", J::str("ms"));
+  desc.set("target", J::str("game"));
+  desc.set("file", J::str("main.cpp"));
+  desc.set("line", J::num(42));
+  desc.set("lod", J::num(MM_LOD_MED));
+  J events = J::array();
+  events.push(std::move(ev("FloatMetricEvent").set("desc", desc).set("value", J::f64(16.5)).set("time", J::dec(2000000))));
+  events.push(std::move(ev("FloatMetricEvent").set("desc", desc).set("value", J::f64(17.25)).set("time", J::dec(2016500))));
+  J block = J::object();
+  block.set("block_id", J::str(block_id));
+  block.set("stream_id", J::str(s.id));
+  block.set("process_id", J::str(p.process_id));
+  block.set("begin_time", J::str("2026-01-01T00:00:00.900Z"));
+  block.set("begin_ticks", J::dec(900000));
+  block.set("end_time", J::str("2026-01-01T00:00:01.100Z"));
+  block.set("end_ticks", J::dec(1100000));
+  block.set("object_offset", J::dec(0));
+  block.set("nb_objects", J::num(2));
+  J doc = J::object();
+  doc.set("process", process_json(p, mm::kRustProfile));
+  doc.set("stream", s.json);
+  doc.set("block", std::move(block));
+  doc.set("events", std::move(events));
+  out.add_json("example/metrics/block.json", doc);
+  out.vector("example-metrics-block", "example", "metrics", "insert_block", "example/metrics/block.cbor", s.stream_cbor,
+             "example/process.cbor", expect_ok("example/metrics/block.json"),
+             "PROTOCOL.md section 12 byte for byte: hand-built transit with fixed ids 0x1000-0x5000, LZ4 frames with "
+             "one stored block each (60 40 82), stored payload object of 236 bytes");
+}
+
+// A log stream whose objects table has one more queue type than ours, "FutureLogEventV9" (size 0):
+// readers skip unknown variable-size objects using their size field.
+const mm_udt kFutureUdt = {"FutureLogEventV9", 0, 0, nullptr, 0, MM_CUSTOM_NONE, nullptr, 0};
+const mm_udt* const kFutureLogObjects[] = {&mm_LogStaticStrEvent_udt,        &mm_LogStringEventV2_udt,
+                                           &mm_LogStaticStrInteropEvent_udt, &mm_LogStringInteropEventV3_udt,
+                                           &mm_TaggedLogString_udt,          &kFutureUdt,
+                                           &mm_StringId_udt,                 &mm_StaticStringRef_udt};
+const mm_stream_schema kFutureLogSchema = {"log", kFutureLogObjects, 6, 8, mm_log_dependencies, 4, 6};
+
+void emit_unknown_object(Output& out, const Producer& prod, Arena& arena) {
+  const mm::ProcessMeta& p = prod.process;
+  const std::string dir = "corrupt/edge-unknown-object/";
+  StreamOut s;
+  s.id = uuid(dir + "stream");
+  s.stream_cbor = dir + "stream.cbor";
+  Bytes sb;
+  mm::encode_stream(p.process_id, s.id, kFutureLogSchema, {}, *prod.profile, sb);
+  out.add(s.stream_cbor, sb);
+  s.json = stream_json(s.id, p.process_id, "log", {});
+  out.add_json(dir + "stream.json", std::move(J::object().set("stream", s.json)));
+  out.vector("edge-unknown-object-stream", "corrupt", "log", "insert_stream", s.stream_cbor, "", "corrupt/process.cbor",
+             expect_ok(dir + "stream.json"), "log stream whose objects table adds FutureLogEventV9 (size 0) at index 5");
+
+  RustModel m{arena, p};
+  Events e;
+  auto* d = m.log_desc(MM_LEVEL_INFO, "future", "before the unknown object", "future.rs", 1);
+  m.static_str(e, d, kSec + 1000);
+  Bytes r = {5};
+  put_u32(r, 12);
+  put_u64(r, 0xfeedfacecafebeefull);
+  put_u32(r, 7);
+  e.raw(r);
+  m.string_v2(e, d, kSec + 2000, "after the unknown object");
+  emit_block(out, prod, kFutureLogSchema, s, {"block", kSec, 2 * kSec, 0, dir, "edge-unknown-object-block"}, e,
+             "valid: the middle object (type index 5, FutureLogEventV9, 12-byte body) is skipped; nb_objects "
+             "counts it (3), events lists the 2 others");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1379,6 +1559,11 @@ Output generate() {
     image_event<mm_ImageEventHeader>(ie, m.t(kSec + 9000000), "minimap", "image/png", fake_png(2, 24), false);
     emit_block(out, prod, mm_image_schema, img, {"block", kSec, 2 * kSec, 0}, ie,
                "ImageEvent; empty dependencies table, so an empty dependencies frame");
+    Events big;
+    image_event<mm_ImageEventHeader>(big, m.t(2 * kSec + 1000000), "capture", "image/png", big_image(100000), false);
+    emit_block(out, prod, mm_image_schema, img, {"block-large", 2 * kSec, 3 * kSec, 2}, big,
+               "100000-byte image: objects frame > 64 KiB, so several linked LZ4 blocks with content checksum "
+               "(header 04 22 4D 18 44 40 5E, as upstream's Rust sink)");
   }
 
   // ---- unreal (MicromegasTelemetrySink plugin) ----
@@ -1415,6 +1600,12 @@ Output generate() {
     image_event<mmue_ImageEventHeader>(ie, int64_t(m.t(600000000)), "screenshot", "image/png", fake_png(3, 40), true);
     emit_block(out, prod, mmue_image_schema, img, {"block", 0, kSec, 0}, ie,
                "ImageEvent with UTF-16 name and format; empty dependencies frame");
+    Events big;
+    image_event<mmue_ImageEventHeader>(big, int64_t(m.t(kSec + 1000000)), "screenshot", "image/png",
+                                       big_image(100000), true);
+    emit_block(out, prod, mmue_image_schema, img, {"block-large", kSec, 2 * kSec, 1}, big,
+               "100000-byte image: LZ4F_compressFrame defaults on > 64 KiB give linked blocks, no checksum "
+               "(header 04 22 4D 18 40 40 C0)");
   }
 
   // ---- rust-legacy (micromegas-telemetry-sink <= 0.28): payload as arrays of integers ----
@@ -1440,6 +1631,7 @@ Output generate() {
   }
 
   emit_corrupt(out);
+  emit_worked_example(out);
 
   J manifest = J::object();
   manifest.set("$comment", J::str("Generated by mm-vectors (vectors/generate.cpp). See README.md. Never delete a vector."));

@@ -326,8 +326,11 @@ class Transit:
                 raise DecodeError("unknown variable-size dependency %s" % name)
 
     def read_objects(self, buf):
+        """Returns (decoded events, number of object records, skipped ones included)."""
         out = []
+        count = 0
         for u, b in records(buf, self.obj_udts):
+            count += 1
             name = u["name"]
             if u["size"]:
                 out.append(self.reflect(u, b, self.obj_udts))
@@ -358,7 +361,7 @@ class Transit:
             else:
                 continue  # unknown variable-size object: skipped
             out.append(ev)
-        return out
+        return out, count
 
 
 def process_json(d):
@@ -371,9 +374,9 @@ def process_json(d):
 def decode_block(block, stream, process):
     t = Transit(stream)
     t.read_dependencies(lz4_decompress(as_bytes(block["payload"]["dependencies"])))
-    events = t.read_objects(lz4_decompress(as_bytes(block["payload"]["objects"])))
-    if len(events) != block["nb_objects"]:
-        raise DecodeError("nb_objects %d but %d objects" % (block["nb_objects"], len(events)))
+    events, count = t.read_objects(lz4_decompress(as_bytes(block["payload"]["objects"])))
+    if count != block["nb_objects"]:
+        raise DecodeError("nb_objects %d but %d objects" % (block["nb_objects"], count))
     return {
         "process": process_json(process),
         "stream": {k: stream[k] for k in ("stream_id", "process_id", "tags", "properties")},
