@@ -123,8 +123,7 @@ struct Counters {
 struct Shared {
   const Options* o;
   uint64_t seed;
-  std::chrono::steady_clock::time_point start;
-  int64_t frames;
+  std::chrono::steady_clock::time_point start, end;
   Counters c;
   const mm_PropertySet* props;
   const mm_LogMetadataRecord* log_info;
@@ -172,10 +171,20 @@ void scoped(Shared& s, const mm_SpanRecord* d, int leaves_n, const mm_SpanLocati
   s.c.spans++;
 }
 
-void pace(Shared& s, int64_t frame) {
-  auto period = std::chrono::nanoseconds(1000000000LL / s.o->fps);
-  std::this_thread::sleep_until(s.start + period * (frame + 1));
-}
+// Frame pacing: sleeps until the next frame boundary; after a hitch the schedule restarts from now
+// (late frames are not caught up with a burst of short ones, as in a real game loop).
+struct Pacer {
+  std::chrono::steady_clock::time_point next;
+  std::chrono::nanoseconds period;
+  Pacer(const Shared& s) : next(s.start), period(1000000000LL / s.o->fps) {}
+  void wait() {
+    next += period;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next) next = now;
+    else std::this_thread::sleep_until(next);
+  }
+};
+bool running(const Shared& s) { return std::chrono::steady_clock::now() < s.end; }
 
 void game_thread(Shared& s) {
   mm_set_thread_name("GameThread");
@@ -184,8 +193,17 @@ void game_thread(Shared& s) {
   int fixed = 6;  // frame, world, physics, AI, animation, (GC)
   int per_scope = std::max(0, budget - fixed) / 3;
   uint64_t memory = 2ull << 30;
-  for (int64_t f = 0; f < s.frames; ++f) {
+  Pacer pacer(s);
+  std::chrono::steady_clock::time_point previous;
+  double frame_ms = 0;
+  for (int64_t f = 0; running(s); ++f) {
     auto t0 = std::chrono::steady_clock::now();
+    if (f > 0) {  // frame time: start to start, so it shows pacing and hitches like stat unit
+      frame_ms = std::chrono::duration<double, std::milli>(t0 - previous).count();
+      mm_metric_float(s.frame_time, frame_ms);
+      s.c.metrics++;
+    }
+    previous = t0;
     mm_span_begin(&kGameFrame);
     mm_span_begin(&kWorldTick);
     scoped(s, &kPhysics, per_scope, &kActorTick, kActors, std::size(kActors), rng);
@@ -207,14 +225,13 @@ void game_thread(Shared& s) {
     s.c.spans++;
     memory += rng() % (1 << 20);
     if (hitch) memory -= std::min<uint64_t>(memory - (2ull << 30), 256ull << 20);
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    mm_metric_float(s.frame_time, ms);
     mm_metric_int(s.memory, memory);
-    s.c.metrics += 2;
-    if (f % s.o->fps == 0) ue_log(s, s.log_info, "Frame %" PRId64 ": %.2f ms, %" PRIu64 " MiB used", f, ms, memory >> 20);
+    s.c.metrics++;
+    if (f % s.o->fps == 0)
+      ue_log(s, s.log_info, "Frame %" PRId64 ": %.2f ms, %" PRIu64 " MiB used", f, frame_ms, memory >> 20);
     if (rng() % 500 == 0) ue_log(s, s.log_net, "Warning: player p-%d ping %d ms", int(rng() % 64), 150 + int(rng() % 300));
     s.c.frames++;
-    pace(s, f);
+    pacer.wait();
   }
 }
 
@@ -224,7 +241,8 @@ void render_thread(Shared& s) {
   int budget = s.o->spans_per_frame - s.o->spans_per_frame * 6 / 10;
   int fixed = 5;
   int per_scope = std::max(0, budget - fixed) / 3;
-  for (int64_t f = 0; f < s.frames; ++f) {
+  Pacer pacer(s);
+  for (int64_t f = 0; running(s); ++f) {
     auto t0 = std::chrono::steady_clock::now();
     mm_span_begin(&kRenderFrame);
     scoped(s, &kShadows, per_scope, &kDrawCall, kDraws, std::size(kDraws), rng);
@@ -238,7 +256,7 @@ void render_thread(Shared& s) {
     mm_metric_float(s.render_time, ms);
     s.c.metrics++;
     if (rng() % 900 == 0) ue_log(s, s.log_render, "Error: GPU crash dump requested (device lost, frame %" PRId64 ")", f);
-    pace(s, f);
+    pacer.wait();
   }
 }
 
@@ -264,7 +282,6 @@ int run_process(const Options& o, int index) {
   Shared s;
   s.o = &o;
   s.seed = o.seed + uint64_t(index);
-  s.frames = int64_t(o.seconds * o.fps + 0.5);
   const char* kv[] = {"map", "Harbor_P", "net-mode", "ListenServer", "build", "Development"};
   s.props = mm_intern_properties(kv, 3);
   auto desc = [](uint32_t level, const char* target, const char* fmt) {
@@ -281,6 +298,7 @@ int run_process(const Options& o, int index) {
       o.spans_per_frame, s.seed);
 
   s.start = std::chrono::steady_clock::now();
+  s.end = s.start + std::chrono::nanoseconds(int64_t(o.seconds * 1e9));
   std::thread game(game_thread, std::ref(s)), render(render_thread, std::ref(s));
   game.join();
   render.join();
