@@ -1292,6 +1292,46 @@ void emit_corrupt(Output& out) {
     add("bad-time", "insert_block", body, expect_rejected("time"), "begin_time is \"2026-01-01 at noon\"");
   }
   add("empty-body", "insert_block", Bytes{}, expect_rejected("empty"), "zero-byte body");
+  {
+    // Hand-written Rust-order block envelopes, one field missing or of the wrong CBOR type.
+    Bytes deps, objs;
+    mm::lz4_frame_compress(good_deps.data(), good_deps.size(), rust.lz4, deps);
+    mm::lz4_frame_compress(good_objs.data(), good_objs.size(), rust.lz4, objs);
+    auto envelope = [&](const std::string& name, const std::string& skip, const std::string& as_text) {
+      Bytes b;
+      mm::cbor::Writer w(b);
+      w.begin_map(skip.empty() ? 10 : 9);
+      auto field = [&](const std::string& k, auto write) {
+        if (k == skip) return;
+        w.key(k);
+        write();
+      };
+      auto int_field = [&](const std::string& k, int64_t v) {
+        field(k, [&] { k == as_text ? w.text(std::to_string(v)) : w.sint(v); });
+      };
+      field("block_id", [&] { w.text(uuid("corrupt/" + name)); });
+      field("stream_id", [&] { w.text(s.id); });
+      field("process_id", [&] { w.text(p.process_id); });
+      field("begin_time", [&] { w.text(mm::format_time(p.start_time_ns + kSec, rust.block_time)); });
+      int_field("begin_ticks", kSec);
+      field("end_time", [&] { w.text(mm::format_time(p.start_time_ns + 2 * kSec, rust.block_time)); });
+      int_field("end_ticks", 2 * kSec);
+      field("payload", [&] {
+        w.begin_map(2);
+        w.key("dependencies");
+        w.bytes(deps.data(), deps.size());
+        w.key("objects");
+        w.bytes(objs.data(), objs.size());
+      });
+      int_field("object_offset", 0);
+      int_field("nb_objects", 1);
+      return b;
+    };
+    add("missing-field", "insert_block", envelope("missing-field", "nb_objects", ""), expect_rejected("nb_objects"),
+        "block without the required nb_objects key (the reason names the field)");
+    add("ill-typed-field", "insert_block", envelope("ill-typed-field", "", "begin_ticks"),
+        expect_rejected("begin_ticks"), "begin_ticks is the text \"1000000000\" instead of an integer (the reason names the field)");
+  }
 
   // --- edge: valid envelopes a producer may send ---
   {

@@ -185,6 +185,11 @@ def validate(route, body):
         check_uuid(d["process_id"], "process_id")
         check_uuid(d["stream_id"], "stream_id")
     else:
+        for k in ("begin_ticks", "end_ticks", "object_offset", "nb_objects"):
+            if k not in d:
+                raise DecodeError("missing field %s" % k)
+            if not isinstance(d[k], int) or isinstance(d[k], bool):
+                raise DecodeError("field %s is not an integer" % k)
         for k in ("block_id", "stream_id", "process_id"):
             check_uuid(d[k], k)
         check_time(d["begin_time"], "begin_time")
