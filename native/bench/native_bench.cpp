@@ -60,7 +60,7 @@ Row measure(const std::string& name, int rounds, const std::function<void()>& ca
       uint64_t t1 = __rdtsc();
       per_call.push_back(double(t1 - t0) * g_ns_per_tick / kBatch);
     }
-    usleep(15000);  // let the upload thread drain: this measures the calling thread only
+    mm_flush(10000);  // drain between rounds: this measures the calling thread, never a full ring
   }
   std::sort(per_call.begin(), per_call.end());
   auto pct = [&](double q) { return per_call[size_t(q * double(per_call.size() - 1))]; };
