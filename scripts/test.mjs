@@ -25,10 +25,14 @@ const parseCtest = (out) => {
   const m = out.match(/tests passed, (\d+) tests? failed out of (\d+)/);
   return m ? { passed: Number(m[2]) - Number(m[1]), failed: Number(m[1]) } : { passed: 0, failed: 0 };
 };
-// node --test: "ℹ pass 12" / "ℹ fail 0" (spec reporter) or "# pass 12" (tap)
-const parseNode = (out) => {
-  const num = (k) => [...out.matchAll(new RegExp(`^\\S* ?${k} (\\d+)$`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
-  return { passed: num('pass'), failed: num('fail') };
+// node --test: "ℹ pass 12" / "ℹ fail 0" (spec reporter) or "# pass 12" (tap);
+// cargo test: "test result: ok. 12 passed; 0 failed; ..."
+const parseWorkspace = (out) => {
+  const sum = (re) => [...out.matchAll(re)].reduce((s, m) => s + Number(m[1]), 0);
+  return {
+    passed: sum(/^\S* ?pass (\d+)$/gm) + sum(/^test result: \w+\. (\d+) passed/gm),
+    failed: sum(/^\S* ?fail (\d+)$/gm) + sum(/^test result: \w+\. \d+ passed; (\d+) failed/gm),
+  };
 };
 
 let services = null;
@@ -44,7 +48,7 @@ try {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   for (const ws of pkg.workspaces ?? []) {
     const wsPkg = JSON.parse(readFileSync(join(root, ws, 'package.json'), 'utf8'));
-    if (wsPkg.scripts?.test) run(wsPkg.name, 'npm', ['test', '-w', wsPkg.name], env, parseNode);
+    if (wsPkg.scripts?.test) run(wsPkg.name, 'npm', ['test', '-w', wsPkg.name], env, parseWorkspace);
   }
 } finally {
   await services?.stop();
