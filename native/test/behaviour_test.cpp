@@ -236,10 +236,7 @@ int retries_transient_errors_with_same_bytes() {
   for (auto& r : received) processes += r.path == "/ingestion/insert_process";
   CHECK(processes == 1);
   std::map<std::string, std::vector<std::vector<uint8_t>>> attempts;  // block_id -> bodies
-  Capture cap;
-  std::set<std::string> accepted;
-  for (size_t i = 0; i < received.size(); ++i) {
-    auto& r = received[i];
+  for (auto& r : received) {
     if (r.path != "/ingestion/insert_block") continue;
     wire::Cbor b = wire::parse_cbor(r.body);
     attempts[b["block_id"].str()].push_back(r.body);
@@ -250,16 +247,7 @@ int retries_transient_errors_with_same_bytes() {
     some_retried |= bodies.size() > 1;
   }
   CHECK(some_retried);
-  for (auto& r : received) {  // requests run concurrently: metadata may arrive after a block
-    std::string route = r.path.substr(r.path.rfind('/') + 1);
-    if (route != "insert_block") cap.add(route, r.body);
-  }
-  std::set<std::string> seen;
-  for (auto& r : received)
-    if (r.path == "/ingestion/insert_block") {
-      wire::Cbor b = wire::parse_cbor(r.body);
-      if (seen.insert(b["block_id"].str()).second) cap.add("insert_block", r.body);
-    }
+  Capture cap = Capture::from_requests(received);
   CHECK(cap.with_tag("log").at(0)->events.size() == 100);
   return 0;
 }
@@ -303,19 +291,7 @@ int drops_traces_first_under_memory_cap() {
   CHECK(st.blocks_dropped[2] >= st.blocks_dropped[1]);
   CHECK(mm_shutdown(5000) == 0);
 
-  Capture cap;
-  std::set<std::string> seen;
-  auto received = server.received();
-  for (const char* pass : {"insert_process", "insert_stream", "insert_block"})
-    for (auto& r : received) {
-      std::string route = r.path.substr(r.path.rfind('/') + 1);
-      if (route != pass) continue;
-      wire::Cbor b = wire::parse_cbor(r.body);
-      if (route == "insert_block" && !seen.insert(b["block_id"].str()).second) continue;
-      if (route == "insert_process" && !cap.processes.empty()) continue;
-      if (route == "insert_stream" && cap.streams.count(b["stream_id"].str())) continue;
-      cap.add(route, r.body);
-    }
+  Capture cap = Capture::from_requests(server.received());
   CHECK(cap.with_tag("log").at(0)->events.size() == 200);  // every log arrived
   uint64_t reported = 0;
   for (auto& e : cap.with_tag("metrics").at(0)->events)

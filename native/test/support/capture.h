@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "wire_reader.h"
 
@@ -60,6 +61,23 @@ struct Capture {
       std::string name = f.stem().string();
       c.add(name.substr(name.find('-') + 1), read_file(f));
     }
+    return c;
+  }
+
+  // What a server received, retries included: metadata first (requests run
+  // concurrently, so a block may land before its stream), each block once.
+  template <class Received>
+  static Capture from_requests(const std::vector<Received>& received) {
+    Capture c;
+    std::set<std::string> seen;
+    for (const char* pass : {"insert_process", "insert_stream", "insert_block"})
+      for (auto& r : received) {
+        std::string route = r.path.substr(r.path.rfind('/') + 1);
+        if (route != pass) continue;
+        Cbor b = parse_cbor(r.body);
+        const char* key = route == "insert_block" ? "block_id" : route == "insert_stream" ? "stream_id" : "process_id";
+        if (seen.insert(b[key].str()).second) c.add(route, r.body);
+      }
     return c;
   }
 
