@@ -19,13 +19,13 @@ napi_value make_string(napi_env env, const char* s) {
 }
 
 // init(url, apiKey, directory, properties: string[] (k, v, k, v...), exe, blockSize,
-//      flushPeriodMs, cpuTracing, crashHandler) -> mm_init's return code.
+//      flushPeriodMs, cpuTracing, crashHandler, ringSize) -> mm_init's return code.
 // Empty strings and zero numbers keep the native defaults (which read MICROMEGAS_* variables).
 napi_value init(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 9) return throw_type(env, "init: expected 9 arguments");
+  if (argc < 10) return throw_type(env, "init: expected 10 arguments");
   std::string url, key, dir, exe;
   if (!get_string(env, argv[0], &url, "init: url must be a string")) return nullptr;
   if (!get_string(env, argv[1], &key, "init: apiKey must be a string")) return nullptr;
@@ -42,11 +42,12 @@ napi_value init(napi_env env, napi_callback_info info) {
     if (!get_string(env, e, &props[i], "init: properties must be an array of strings")) return nullptr;
   }
   if (!get_string(env, argv[4], &exe, "init: exe must be a string")) return nullptr;
-  uint32_t block_size, flush_ms, cpu, crash;
+  uint32_t block_size, flush_ms, cpu, crash, ring_size;
   if (!get_u32(env, argv[5], &block_size, "init: blockSize must be a number")) return nullptr;
   if (!get_u32(env, argv[6], &flush_ms, "init: flushPeriodMs must be a number")) return nullptr;
   if (!get_u32(env, argv[7], &cpu, "init: cpuTracing must be 0 or 1")) return nullptr;
   if (!get_u32(env, argv[8], &crash, "init: crashHandler must be 0 or 1")) return nullptr;
+  if (!get_u32(env, argv[9], &ring_size, "init: ringSize must be a number")) return nullptr;
 
   std::vector<const char*> kv;
   for (size_t i = 0; i + 1 < props.size(); i += 2) {
@@ -63,6 +64,7 @@ napi_value init(napi_env env, napi_callback_info info) {
   c.properties = kv.data();
   if (block_size) c.block_size = block_size;
   if (flush_ms) c.flush_period_ms = flush_ms;
+  if (ring_size) c.ring_size = ring_size;
   c.cpu_tracing = int(cpu);
   c.crash_handler = int(crash);
   return make_int(env, mm_init(&c));

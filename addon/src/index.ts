@@ -47,6 +47,8 @@ export interface InitOptions {
   blockSize?: number;
   /** A non-empty block is sent at least this often. Default 1000 ms. */
   flushPeriodMs?: number;
+  /** Bytes of each thread's queue per stream kind (rounded up to a power of two). Default 2 MiB. */
+  ringSize?: number;
   /** Record spans. Default true. */
   cpuTracing?: boolean;
   /** Native crash handler (SIGSEGV...). Default false: Node has its own. */
@@ -126,6 +128,7 @@ export function init(opts: InitOptions = {}): boolean {
     opts.flushPeriodMs ?? 0,
     opts.cpuTracing === false ? 0 : 1,
     opts.crashHandler ? 1 : 0,
+    opts.ringSize ?? 0,
   );
   if (rc < 0) {
     warnOnce(`micromegas: init failed, telemetry disabled (${binding.lastError()})`);

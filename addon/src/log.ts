@@ -46,7 +46,7 @@ export class Logger implements Rebindable {
   readonly target: string;
   private levelName: LevelName | undefined;
   private live: Binding | null = null;
-  private dynamicFns: LogFn[] = [];
+  private dynamicFns: Record<string, (msg: string, props?: Properties) => void> = {};
 
   constructor(opts: LoggerOptions = {}) {
     this.target = opts.target ?? 'js';
@@ -68,10 +68,11 @@ export class Logger implements Rebindable {
     return this.live !== null && LEVELS[level] <= LEVELS[this.level];
   }
 
-  /** Dynamic message at a run-time level: never interned. */
+  /** Dynamic message at a run-time level: never interned (disabled levels are no-ops). */
   write(level: LevelName, msg: string, props?: Properties): void {
-    if (!this.isLevelEnabled(level)) return;
-    this.dynamicFns[LEVELS[level]](msg, props);
+    const fn = this.dynamicFns[level];
+    if (fn === undefined) throw new TypeError(`unknown level ${String(level)}; expected one of ${LEVEL_NAMES.join(', ')}`);
+    fn(msg, props);
   }
 
   /**
@@ -85,48 +86,67 @@ export class Logger implements Rebindable {
     return () => b.logStatic(id);
   }
 
-  /** Called by the state switch and by level changes: picks each level's function once. */
+  /** Called by the state switch and by level changes: picks each level's functions once. */
   rebind(live: Binding | null): void {
     this.live = live;
     const max = LEVELS[this.level];
-    this.dynamicFns = [];
+    const dyn: Record<string, (msg: string, props?: Properties) => void> = {};
     for (const name of LEVEL_NAMES) {
       const lvl = LEVELS[name];
-      this[name] = live && lvl <= max ? this.methodFor(live, lvl, false) : noop;
-      this.dynamicFns[lvl] = live ? this.methodFor(live, lvl, true) : noop;
+      const enabled = live !== null && lvl <= max;
+      this[name] = enabled ? this.methodFor(live, lvl) : noop;
+      dyn[name] = enabled ? this.dynamicFor(live, lvl) : noop;
     }
+    this.dynamicFns = dyn;
   }
 
-  private methodFor(b: Binding, level: number, dynamicOnly: boolean): LogFn {
+  private dynamicFor(b: Binding, level: number): (msg: string, props?: Properties) => void {
+    const desc = b.internLog(level, this.target, ''); // empty format: the message is the event's text
+    return (msg: string, props?: Properties): void => {
+      if (props === undefined) b.logString(desc, msg);
+      else logWithProperties(b, desc, msg, props);
+    };
+  }
+
+  private methodFor(b: Binding, level: number): LogFn {
     const target = this.target;
     const statics = new BoundedCache<number>(STATIC_MESSAGES_PER_LEVEL);
-    let dynDesc = -1; // descriptor with an empty format, for dynamic and tagged messages
-    const dyn = (): number => (dynDesc >= 0 ? dynDesc : (dynDesc = b.internLog(level, target, '')));
-    const withProps = (msg: string, props: Properties): void => {
-      const p = internProperties(b, props);
-      if (p === null) b.logString(dyn(), msg + ' ' + safeJson(props));
-      else b.logTagged(dyn(), p, msg);
-    };
+    const desc = b.internLog(level, target, '');
+    // One-entry cache in front of the Map: a call site logging the same constant in a loop skips
+    // the hash lookup (an identity compare of the same string object).
+    let lastMsg: string | undefined;
+    let lastId = 0;
     return function log(a: string | Properties, c?: string | Properties): void {
       if (typeof a === 'string') {
-        if (c !== undefined && typeof c === 'object' && c !== null) return withProps(a, c);
-        if (dynamicOnly) return b.logString(dyn(), a);
-        let id = statics.get(a);
-        if (id === undefined) {
-          if (a.length > MAX_STATIC_LENGTH) return b.logString(dyn(), a);
-          id = b.internLog(level, target, a);
-          if (!statics.set(a, id)) return b.logString(dyn(), a);
+        if (c === undefined) {
+          if (a === lastMsg) return b.logStatic(lastId);
+          let id = statics.get(a);
+          if (id === undefined) {
+            if (a.length > MAX_STATIC_LENGTH) return b.logString(desc, a);
+            id = b.internLog(level, target, a);
+            if (!statics.set(a, id)) return b.logString(desc, a);
+          }
+          lastMsg = a;
+          lastId = id;
+          return b.logStatic(id);
         }
-        return b.logStatic(id);
+        if (typeof c === 'object' && c !== null) return logWithProperties(b, desc, a, c);
+        return b.logString(desc, a);
       }
       if (a instanceof Error) {
         const msg = typeof c === 'string' ? `${c}: ${a.stack ?? a.message}` : (a.stack ?? a.message);
-        return b.logString(dyn(), msg);
+        return b.logString(desc, msg);
       }
-      if (a !== null && typeof a === 'object') return withProps(typeof c === 'string' ? c : '', a);
-      return b.logString(dyn(), String(a));
+      if (a !== null && typeof a === 'object') return logWithProperties(b, desc, typeof c === 'string' ? c : '', a);
+      return b.logString(desc, String(a));
     } as LogFn;
   }
+}
+
+function logWithProperties(b: Binding, desc: number, msg: string, props: Properties): void {
+  const p = internProperties(b, props);
+  if (p === null) b.logString(desc, msg + ' ' + safeJson(props));
+  else b.logTagged(desc, p, msg);
 }
 
 function safeJson(v: unknown): string {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 /** The raw binding: every record call takes small integer ids returned by the intern* calls. */
 export interface Binding {
   init(url: string, apiKey: string, directory: string, properties: string[], exe: string,
-    blockSize: number, flushPeriodMs: number, cpuTracing: number, crashHandler: number): number;
+    blockSize: number, flushPeriodMs: number, cpuTracing: number, crashHandler: number, ringSize: number): number;
   flush(timeoutMs: number): number;
   shutdown(deadlineMs: number): number;
   setThreadName(name: string): void;

@@ -56,6 +56,9 @@ export class BoundedCache<V> {
     this.map.set(k, v);
     return true;
   }
+  get full(): boolean {
+    return this.map.size >= this.limit;
+  }
   clear(): void {
     this.map.clear();
   }
@@ -75,11 +78,13 @@ export function internProperties(b: Binding, props: Properties): number | null {
   const key = propertiesKey(props);
   let id = propertySets.get(key);
   if (id !== undefined) return id;
+  if (propertySets.full) return null; // never intern (and keep forever) past the cap
   const kv: string[] = [];
   for (const k in props) kv.push(k, String(props[k]));
   if (kv.length === 0) return 0;
   id = b.internProperties(kv);
-  return propertySets.set(key, id) ? id : (propertySets.get(key) ?? id);
+  propertySets.set(key, id);
+  return id;
 }
 
 /** Binding-local ids are per realm: a binding reload (never in practice) would reset them. */
