@@ -54,8 +54,9 @@ function candidates(): string[] {
     path.join(here, '..', 'build', 'Release', 'micromegas_node.node'), // packaged
     path.join(here, '..', '..', 'build', 'node', 'Release', 'micromegas_node.node'), // repo build
   ];
+  // An explicit path is the only candidate (packagers, and the test of a failed load).
   const override = process.env.MICROMEGAS_NODE_ADDON;
-  return override ? [override, ...list] : list;
+  return override ? [override] : list;
 }
 
 function load(): { binding: Binding | null; error: string } {

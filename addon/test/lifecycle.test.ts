@@ -17,6 +17,18 @@ test('no-op mode: nothing configured, every call does nothing and costs no nativ
   assert.equal(r.capture.files.length, 0);
 });
 
+test('native module missing: one warning, then no-ops', () => {
+  const r = runChild(`
+    const a = mm.init({ directory: DIR }); const b = mm.init({ directory: DIR });
+    mm.logger('x').info('a'); mm.metric('m', 'u').record(1); mm.span('s', () => 1);
+    console.log(JSON.stringify({ a, b, enabled: mm.isEnabled() }));
+  `, { env: { MICROMEGAS_NODE_ADDON: '/nonexistent/micromegas_node.node' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { a: false, b: false, enabled: false });
+  assert.equal(r.stderr.match(/native module unavailable/g)?.length, 1, r.stderr);
+  assert.equal(r.capture.files.length, 0);
+});
+
 test('env fallbacks: MICROMEGAS_TELEMETRY_DIR, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, MICROMEGAS_PROCESS_PROPERTIES', () => {
   const r = runChild(`
     process.env.MICROMEGAS_TELEMETRY_DIR = DIR;
