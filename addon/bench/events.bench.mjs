@@ -84,6 +84,7 @@ function roundRobin(cases, iterations, rounds) {
 const p = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
 const ours = roundRobin({
   floor: (i) => floor(i),
+  floor2: (i) => mm.rawBinding.floor2(3, i),
   static_log: () => log.info('hello world'),
   static_log_handle: () => hello(),
   dynamic_log_24: (i) => log.write('info', dyn[i & 63]),
@@ -129,6 +130,7 @@ pair('static_log_handle', ours.static_log_handle, 'pino.info', peers.pino_info);
 pair('dynamic_log_24', ours.dynamic_log_24, 'napi_floor', ours.floor);
 pair('dynamic_log_24', ours.dynamic_log_24, 'pino.info', peers.pino_info);
 pair('metric', ours.metric, 'napi_floor', ours.floor);
+pair('metric', ours.metric, 'napi_floor (id, double)', ours.floor2);
 pair('metric', ours.metric, 'prom-client Counter.inc(labels)', peers.prom_counter_inc_labelled);
 pair('metric', ours.metric, 'prom-client Histogram.observe', peers.prom_histogram_observe);
 pair('span_begin_end', ours.span_begin_end, 'napi_floor x2', 2 * ours.floor);

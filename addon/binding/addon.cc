@@ -58,5 +58,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   init_metric(env, exports, addon);
   init_span(env, exports, addon);
   init_floor(env, exports, addon);
+  init_bound(env, exports, addon);
   return exports;
 }

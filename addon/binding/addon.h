@@ -78,5 +78,6 @@ void init_log(napi_env env, napi_value exports, Addon* addon);
 void init_metric(napi_env env, napi_value exports, Addon* addon);
 void init_span(napi_env env, napi_value exports, Addon* addon);
 void init_floor(napi_env env, napi_value exports, Addon* addon);
+void init_bound(napi_env env, napi_value exports, Addon* addon);
 
 }  // namespace mmnode

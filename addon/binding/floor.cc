@@ -34,6 +34,18 @@ napi_value floor_external(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Two arguments (id, double), the shape of a metric record: the floor for metric.record().
+napi_value floor2(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  uint32_t id;
+  double v;
+  napi_get_value_uint32(env, argv[0], &id);
+  napi_get_value_double(env, argv[1], &v);
+  return nullptr;
+}
+
 napi_value make_external(napi_env env, napi_callback_info) {
   static int target;
   napi_value r;
@@ -45,7 +57,8 @@ napi_value make_external(napi_env env, napi_callback_info) {
 
 void init_floor(napi_env env, napi_value exports, Addon* addon) {
   static const Export list[] = {
-      {"floor", floor_f64}, {"floorU32", floor_u32}, {"floorExternal", floor_external}, {"makeExternal", make_external}};
+      {"floor", floor_f64}, {"floorU32", floor_u32}, {"floorExternal", floor_external},
+      {"floor2", floor2}, {"makeExternal", make_external}};
   define(env, exports, addon, list, sizeof list / sizeof list[0]);
 }
 

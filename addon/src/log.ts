@@ -82,8 +82,7 @@ export class Logger implements Rebindable {
   event(level: LevelName, msg: string): () => void {
     const b = this.live;
     if (!b || LEVELS[level] > LEVELS[this.level]) return noop;
-    const id = b.internLog(LEVELS[level], this.target, msg);
-    return () => b.logStatic(id);
+    return b.bindLogStatic(b.internLog(LEVELS[level], this.target, msg));
   }
 
   /** Called by the state switch and by level changes: picks each level's functions once. */
@@ -102,33 +101,35 @@ export class Logger implements Rebindable {
 
   private dynamicFor(b: Binding, level: number): (msg: string, props?: Properties) => void {
     const desc = b.internLog(level, this.target, ''); // empty format: the message is the event's text
+    const record = b.bindLogString(desc);
     return (msg: string, props?: Properties): void => {
-      if (props === undefined) b.logString(desc, msg);
+      if (props === undefined) record(msg);
       else logWithProperties(b, desc, msg, props);
     };
   }
 
   private methodFor(b: Binding, level: number): LogFn {
     const target = this.target;
-    const statics = new BoundedCache<number>(STATIC_MESSAGES_PER_LEVEL);
+    // Each interned text maps to a native function bound to its descriptor (called with no argument).
+    const statics = new BoundedCache<() => void>(STATIC_MESSAGES_PER_LEVEL);
     const desc = b.internLog(level, target, '');
     // One-entry cache in front of the Map: a call site logging the same constant in a loop skips
     // the hash lookup (an identity compare of the same string object).
     let lastMsg: string | undefined;
-    let lastId = 0;
+    let lastFn: () => void = noop;
     return function log(a: string | Properties, c?: string | Properties): void {
       if (typeof a === 'string') {
         if (c === undefined) {
-          if (a === lastMsg) return b.logStatic(lastId);
-          let id = statics.get(a);
-          if (id === undefined) {
+          if (a === lastMsg) return lastFn();
+          let fn = statics.get(a);
+          if (fn === undefined) {
             if (a.length > MAX_STATIC_LENGTH) return b.logString(desc, a);
-            id = b.internLog(level, target, a);
-            if (!statics.set(a, id)) return b.logString(desc, a);
+            fn = b.bindLogStatic(b.internLog(level, target, a));
+            if (!statics.set(a, fn)) return b.logString(desc, a);
           }
           lastMsg = a;
-          lastId = id;
-          return b.logStatic(id);
+          lastFn = fn;
+          return fn();
         }
         if (typeof c === 'object' && c !== null) return logWithProperties(b, desc, a, c);
         return b.logString(desc, a);

@@ -51,13 +51,8 @@ export class Metric implements Rebindable {
     }
     const id = b.internMetric(this.name, this.unit, this.target);
     const props = this.properties ? internProperties(b, this.properties) : 0;
-    if (props) {
-      this.record = this.integer
-        ? (v: number) => b.metricIntTagged(id, props, v)
-        : (v: number) => b.metricFloatTagged(id, props, v);
-    } else {
-      this.record = this.integer ? (v: number) => b.metricInt(id, v) : (v: number) => b.metricFloat(id, v);
-    }
+    // A native function bound to the descriptor: record(v) is the only argument crossing N-API.
+    this.record = b.bindMetric(id, props ?? 0, this.integer ? 1 : 0);
   }
 }
 

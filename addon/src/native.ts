@@ -33,8 +33,19 @@ export interface Binding {
   spanEnd(desc: number): void;
   asyncSpanBegin(desc: number, parentSpanId: number, depth: number): number;
   asyncSpanEnd(desc: number, spanId: number, parentSpanId: number, depth: number): void;
+  /** Record functions bound to a descriptor (its pointer is the function's data): fewer arguments. */
+  bindLogStatic(desc: number): () => void;
+  bindLogString(desc: number): (msg: string) => void;
+  bindMetric(desc: number, properties: number, integer: number): (value: number) => void;
+  bindSpan(desc: number): [() => void, () => void];
   /** Empty raw Node-API function taking one double: the benchmark floor. */
   floor(x: number): void;
+  /** Empty raw Node-API function taking (uint32 id, double): the floor of a metric record. */
+  floor2(id: number, x: number): void;
+  /** Empty calls reading a uint32 or an external: the id-passing comparison. */
+  floorU32(id: number): void;
+  floorExternal(p: unknown): void;
+  makeExternal(): unknown;
 }
 
 /** Counters of the native core (mm_get_stats). */

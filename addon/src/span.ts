@@ -46,8 +46,7 @@ export class SpanScope implements Rebindable {
       return;
     }
     const id = (this.id = b.internSpan(this.name, this.opts.target ?? 'js', this.opts.file ?? '', this.opts.line ?? 0));
-    this.begin = () => b.spanBegin(id);
-    this.end = () => b.spanEnd(id);
+    [this.begin, this.end] = b.bindSpan(id); // native functions with the descriptor bound: no argument
   }
 }
 

@@ -139,6 +139,9 @@ test('wrong argument types throw TypeError with a clear message, never abort', (
     tryIt(() => mm.metric(1, 'u'));
     tryIt(() => mm.init('nope'));
     tryIt(() => mm.span('s', 5));
+    tryIt(() => mm.metric('m', 'u').record('12'));
+    tryIt(() => mm.logger('t').write('info', { not: 'a string' }));
+    tryIt(() => mm.logger('t').write('loud', 'x'));
     console.log(JSON.stringify(out));
     mm.shutdownSync(5000);
   `);
@@ -153,6 +156,9 @@ test('wrong argument types throw TypeError with a clear message, never abort', (
     'TypeError: metric: name must be a string',
     'TypeError: init: options must be an object',
     'TypeError: span: fn must be a function',
+    'TypeError: metric.record: value must be a number',
+    'TypeError: log: message must be a string',
+    'TypeError: unknown level loud; expected one of fatal, error, warn, info, debug, trace',
   ]);
 });
 
