@@ -175,12 +175,7 @@ export function shutdownSync(deadlineMs = 5000): boolean {
   stopProcessMetrics();
   uninstallExitHandlers();
   setLive(null);
-  // mm_shutdown alone sometimes drops the events recorded just before it (native issue, reported);
-  // an explicit flush first delivers them, then shutdown stops the upload thread.
-  const start = Date.now();
-  const flushed = b.flush(deadlineMs >>> 0) === 0;
-  const left = Math.max(0, deadlineMs - (Date.now() - start));
-  return b.shutdown(left >>> 0) === 0 && flushed;
+  return b.shutdown(deadlineMs >>> 0) === 0;  // mm_shutdown flushes first
 }
 
 /** Flushes and stops telemetry (OpenTelemetry's shutdown()). */

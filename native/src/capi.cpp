@@ -10,7 +10,7 @@
 
 namespace mm {
 
-thread_local ThreadRings t_rings;
+thread_local ThreadRings t_rings __attribute__((tls_model("initial-exec")));
 std::atomic<bool> g_recording{false};
 std::atomic<bool> g_cpu_tracing{true};
 std::atomic<uint64_t> g_events_dropped[4];

@@ -92,8 +92,8 @@ Settings resolve_settings(const mm_config& c) {
   s.ring_size = ring;
   if (s.block_size == 0) s.block_size = d.block_size;
   s.max_in_flight = c.max_in_flight ? c.max_in_flight : 3;
-  s.retry_base_ms = c.retry_base_ms ? c.retry_base_ms : 1;
-  s.retry_max_ms = c.retry_max_ms ? c.retry_max_ms : 1;
+  s.retry_base_ms = c.retry_base_ms ? c.retry_base_ms : d.retry_base_ms;
+  s.retry_max_ms = c.retry_max_ms ? c.retry_max_ms : d.retry_max_ms;
   s.request_timeout_ms = c.request_timeout_ms ? c.request_timeout_ms : 10000;
   s.lz4_level = c.lz4_level;
   s.crash_handler = c.crash_handler != 0;

@@ -16,8 +16,10 @@ inline constexpr int kRingKinds = 3;  // images do not go through rings
 struct ThreadRings {
   Ring* rings[kRingKinds];
 };
-// Trivial type: zero-initialised, no guard on access.
-extern thread_local ThreadRings t_rings;
+// Trivial type: zero-initialised, no guard on access. initial-exec: one
+// %fs-relative load even inside a dlopen'ed module (the Node addon), instead of
+// a __tls_get_addr call per event; these few bytes fit glibc's static TLS reserve.
+extern thread_local ThreadRings t_rings __attribute__((tls_model("initial-exec")));
 extern std::atomic<bool> g_recording;
 extern std::atomic<bool> g_cpu_tracing;
 extern std::atomic<uint64_t> g_events_dropped[4];
