@@ -103,7 +103,7 @@ const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0
 /** Canonical hyphenated UUID in any case; stored lowercase. */
 function uuid(m: CborMap, key: string, what: string): string {
   const v = text(m, key, what);
-  if (!UUID_RE.test(v)) throw new BadRequest(`${what}: '${key}' is not a valid UUID`);
+  if (!UUID_RE.test(v)) throw new BadRequest(`${what}: '${key}' is not a valid uuid`);
   return v.toLowerCase();
 }
 

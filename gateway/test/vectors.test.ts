@@ -1,7 +1,7 @@
 // Golden vectors: POST every vector of unreal-plugin-protocol/vectors/manifest.json to a
 // live gateway (embedded default); accepted blocks must read back byte for byte, rejected
-// ones must carry the manifest's status and reason. Until the manifest exists, the same
-// runner uses vectors built here from the wire reference.
+// ones must carry the manifest's status and reason. Vectors built here from the wire
+// reference run too (they cover the runner when the manifest is absent).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,15 +59,15 @@ function builtIn(): Vector[] {
     ok('builtin-rust-legacy-block', 'insert_block', blockBody('rust-legacy', pid, sid).body),
     ok('builtin-rust-block-large', 'insert_block', blockBody('rust', pid, sid, { size: 300_000 }).body),
     bad('builtin-corrupt-truncated-cbor', blockBody('rust', pid, sid).body.subarray(0, 50), 'truncated'),
-    bad('builtin-corrupt-bad-uuid', blockBody('rust', pid, sid, { over: { stream_id: 'not-a-uuid' } }).body, 'not a valid UUID'),
+    bad('builtin-corrupt-bad-uuid', blockBody('rust', pid, sid, { over: { stream_id: 'not-a-uuid' } }).body, 'not a valid uuid'),
     bad('builtin-corrupt-bad-time', blockBody('rust', pid, sid, { over: { begin_time: 'yesterday' } }).body, 'RFC 3339'),
     bad('builtin-corrupt-lz4', blockBody('rust', pid, sid, { over: { payload: { entries: [['dependencies', frame], ['objects', truncated]] } } }).body, 'lz4'),
     bad('builtin-corrupt-not-map', definite(['block']), 'not a CBOR map'),
   ];
 }
 
-const usingManifest = existsSync(manifestPath);
-const vectors = usingManifest ? fromManifest() : builtIn();
+const manifest = existsSync(manifestPath) ? fromManifest() : [];
+const vectors = [...manifest.map((v) => ({ ...v, source: 'manifest' })), ...builtIn().map((v) => ({ ...v, source: 'built-in' }))];
 let gw: Gateway;
 let port: number;
 
@@ -84,7 +84,7 @@ function expectedPayload(body: Buffer): Buffer {
 }
 
 for (const v of vectors) {
-  test(`${usingManifest ? 'manifest' : 'built-in'} vector ${v.name}: ${v.route} -> ${v.expect.status}`, async () => {
+  test(`${v.source} vector ${v.name}: ${v.route} -> ${v.expect.status}`, async () => {
     if (v.processInfo) assert.equal((await request(port, '/ingestion/insert_process', v.processInfo)).status, 200);
     if (v.streamInfo) assert.equal((await request(port, '/ingestion/insert_stream', v.streamInfo)).status, 200);
     const r = await request(port, `/ingestion/${v.route}`, v.body);
