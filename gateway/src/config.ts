@@ -21,6 +21,8 @@ export interface GatewayConfig {
   disableAuth: boolean;
   apiKeys: EnvKey[];
   shutdownGraceMs: number;
+  /** On SIGTERM, report not-ready but keep serving this long (load-balancer deregistration). */
+  shutdownDelayMs: number;
   pgPoolSize: number;
 }
 
@@ -46,6 +48,7 @@ export const OPTIONS: Option[] = [
   { flag: 'workers', env: 'MICROMEGAS_GATEWAY_WORKERS', def: '1', help: "worker threads sharing the port ('auto' = one per core; PGlite forces 1)" },
   { flag: 'pg-pool-size', env: 'MICROMEGAS_GATEWAY_PG_POOL_SIZE', def: '8', help: 'PostgreSQL connections per worker' },
   { flag: 'shutdown-grace-seconds', env: 'MICROMEGAS_SHUTDOWN_GRACE_PERIOD_SECONDS', def: '25', help: 'SIGTERM drain deadline' },
+  { flag: 'shutdown-delay-seconds', env: 'MICROMEGAS_GATEWAY_SHUTDOWN_DELAY_SECONDS', def: '0', help: 'on SIGTERM, answer /ready with 503 but keep serving this long before closing the listener' },
   { flag: 'disable-auth', env: 'MICROMEGAS_GATEWAY_DISABLE_AUTH', bool: true, help: 'accept unauthenticated requests (always so for the embedded default)' },
 ];
 
@@ -118,6 +121,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       workers,
       pgPoolSize: Math.max(1, num('pg-pool-size')),
       shutdownGraceMs: num('shutdown-grace-seconds') * 1000,
+      shutdownDelayMs: num('shutdown-delay-seconds') * 1000,
       disableAuth: ['1', 'true'].includes(get('disable-auth') ?? ''),
       apiKeys: parseEnvKeys(env.MICROMEGAS_API_KEYS),
     },

@@ -85,6 +85,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     async close() {
       draining = true;
       const t0 = Date.now();
+      if (config.shutdownDelayMs) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await server?.close(config.shutdownGraceMs);
       await packer.drain();
       await db.close().catch(() => {});
