@@ -137,3 +137,39 @@ function rawExchange(head: string, chunks: Buffer[], gapMs = 0): Promise<string>
     next();
   });
 }
+
+test('a full write queue answers 503 with Retry-After; accepted blocks still complete', async () => {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const objects = new (class {
+    writes = 0;
+    async putCreateOnly() {
+      await gate;
+      this.writes++;
+      return 'created' as const;
+    }
+    async getRange() {
+      return Buffer.alloc(0);
+    }
+    async get() {
+      return Buffer.alloc(0);
+    }
+    async ping() {}
+    async close() {}
+  })();
+  const { defaultConfig } = await import('../src/config.js');
+  const { tempDir } = await import('./helpers.js');
+  const g = await createGateway(defaultConfig({ dataDir: tempDir(), packMaxBytes: 1, maxQueueBytes: 2000 }), { log: silentLogger, objects });
+  try {
+    const post = (body: Buffer) => g.handle({ method: 'POST', path: '/ingestion/insert_block', body });
+    const first = post(blockBody('rust', pid, sid, { size: 1500 }).body);
+    const refused = await post(blockBody('rust', pid, sid, { size: 1500 }).body);
+    assert.equal(refused.status, 503);
+    assert.match(refused.body!, /write queue full/);
+    assert.match(refused.headers!['Retry-After'], /^[1-5]$/);
+    open();
+    assert.equal((await first).status, 200);
+  } finally {
+    await g.close();
+  }
+});
