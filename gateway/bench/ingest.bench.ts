@@ -8,7 +8,7 @@
 //     default and PostgreSQL + S3 (moto), driven by a Node client with distinct blocks.
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tmpdir, cpus } from 'node:os';
@@ -91,6 +91,7 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const bodyFile = join(tmpdir(), `gw-bench-${randomUUID()}.cbor`);
   writeFileSync(bodyFile, body);
   const lua = join(tmpdir(), `gw-bench-${randomUUID()}.lua`);
+  process.on('exit', () => [bodyFile, lua].forEach((f) => rmSync(f, { force: true })));
   writeFileSync(lua, `wrk.method = "POST"\nlocal f = io.open("${bodyFile}", "rb")\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   const t0 = process.cpuUsage();
   const wrkArgs = ['-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', lua, `http://127.0.0.1:${port}/ingestion/insert_block`];
@@ -200,7 +201,9 @@ async function main() {
     add(`e2e ${name} rows per INSERT`, 'rows', ours.rowsPerInsert, peerName, peer.rowsPerInsert);
     if (ours.errors || peer.errors) notes.push(`${name}: non-200 replies ours=${ours.errors} peer=${peer.errors}`);
   };
-  const dir = () => join(tmpdir(), `gw-bench-${randomUUID()}`);
+  const dirs: string[] = [];
+  const dir = () => (dirs.push(join(tmpdir(), `gw-bench-${randomUUID()}`)), dirs[dirs.length - 1]);
+  process.on('exit', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   await e2e('embedded', () => ['--data-dir', dir()], process.env);
 
   const services = await (await import(pathToFileURL(join(repoRoot, 'scripts', 'test-services.mjs')).href)).startServices({});

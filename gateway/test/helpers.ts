@@ -2,7 +2,7 @@
 // a no-keep-alive HTTP client, and gateway factories.
 
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -53,8 +53,14 @@ export async function freshDatabase(pgUrl: string): Promise<string> {
   return u.toString();
 }
 
+const tempDirs: string[] = [];
+process.on('exit', () => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A temporary directory removed when the test process exits. */
 export function tempDir(prefix = 'micromegas-gw-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(d);
+  return d;
 }
 
 export async function embeddedGateway(over: Partial<GatewayConfig> = {}): Promise<{ gw: Gateway; port: number; config: GatewayConfig }> {
