@@ -8,7 +8,7 @@
 //     default and PostgreSQL + S3 (moto), driven by a Node client with distinct blocks.
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tmpdir, cpus } from 'node:os';
@@ -72,6 +72,12 @@ async function freePort(): Promise<number> {
   return mod.freePort();
 }
 
+/** utime + stime of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, USER_HZ = 100
+}
+
 function parseWrk(out: string) {
   const unit = (v: string, u: string) => Number(v) * ({ us: 1e-3, ms: 1, s: 1000 } as Record<string, number>)[u];
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
@@ -94,6 +100,7 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   process.on('exit', () => [bodyFile, lua].forEach((f) => rmSync(f, { force: true })));
   writeFileSync(lua, `wrk.method = "POST"\nlocal f = io.open("${bodyFile}", "rb")\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   const t0 = process.cpuUsage();
+  const cpu0 = cpuSeconds(server.child.pid!);
   const wrkArgs = ['-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', lua, `http://127.0.0.1:${port}/ingestion/insert_block`];
   const before = Date.now();
   const out = await new Promise<string>((resolve, reject) => {
@@ -104,9 +111,12 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   });
   void t0;
   const wall = (Date.now() - before) / 1000;
+  const cpu = cpuSeconds(server.child.pid!) - cpu0;
   server.child.kill('SIGKILL');
   const r = parseWrk(out);
-  return { ...r, wall };
+  const total = Number(/(\d+) requests in/.exec(out)![1]);
+  // Requests per CPU-second of the server: "per core" even when other jobs share the machine.
+  return { ...r, wall, cpu, perCpuSecond: total / cpu };
 }
 
 /** Node client for end-to-end runs: distinct blocks, `concurrency` keep-alive sockets. */
@@ -177,8 +187,10 @@ async function main() {
       const ours = await httpLayer('uws', body);
       const peer = await httpLayer('node', body);
       const label = size === 1024 ? '1KiB' : '64KiB';
-      add(`insert_block ${label} stubbed storage, req/s per core`, 'req/s', ours.rps, 'node:http same decode', peer.rps);
-      add(`insert_block ${label} stubbed storage, payload MB/s per core`, 'MB/s', (ours.rps * body.length) / 1e6, 'node:http same decode', (peer.rps * body.length) / 1e6);
+      add(`insert_block ${label} stubbed storage, req/s (server pinned to 1 core)`, 'req/s', ours.rps, 'node:http same decode', peer.rps);
+      add(`insert_block ${label} stubbed storage, req per server CPU-second`, 'req/cpu-s', ours.perCpuSecond, 'node:http same decode', peer.perCpuSecond);
+      add(`insert_block ${label} stubbed storage, payload MB per server CPU-second`, 'MB/cpu-s', (ours.perCpuSecond * body.length) / 1e6, 'node:http same decode', (peer.perCpuSecond * body.length) / 1e6);
+      notes.push(`${label}: server CPU use during the run: uWS ${(ours.cpu / ours.wall).toFixed(2)} cores, node:http ${(peer.cpu / peer.wall).toFixed(2)} cores (1.00 = saturated; below means the client or other jobs limited it)`);
       add(`insert_block ${label} stubbed storage, p50 latency`, 'ms', ours.p50, 'node:http same decode', peer.p50);
       add(`insert_block ${label} stubbed storage, p99 latency`, 'ms', ours.p99, 'node:http same decode', peer.p99);
     }
