@@ -3,10 +3,20 @@
 
 type Labels = Record<string, string>;
 
-const key = (l: Labels) =>
-  Object.entries(l)
-    .map(([k, v]) => `${k}="${v}"`)
-    .join(',');
+// Label sets repeat (a few routes x a few statuses): memoise their rendered form.
+const keyCache = new Map<string, string>();
+const key = (l: Labels) => {
+  let raw = '';
+  for (const k in l) raw += l[k] + '\u0000';
+  let k = keyCache.get(raw);
+  if (k === undefined) {
+    k = Object.entries(l)
+      .map(([n, v]) => `${n}="${v}"`)
+      .join(',');
+    if (keyCache.size < 10_000) keyCache.set(raw, k);
+  }
+  return k;
+};
 
 class Counter {
   readonly values = new Map<string, number>();

@@ -32,6 +32,13 @@ const STATUS_TEXT: Record<number, string> = {
 export function listenUws(o: UwsOptions): Promise<UwsServer> {
   let inflight = 0;
   const app = uWS.App();
+  // Bodies still arriving, with their deadline; one sweep replaces a timer per request.
+  const pending = new Map<() => void, number>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [expire, deadline] of pending) if (deadline <= now) expire();
+  }, Math.max(10, Math.min(1000, o.bodyTimeoutMs / 4)));
+  sweep.unref();
 
   app.any('/*', (res, req) => {
     const method = req.getMethod().toUpperCase();
@@ -39,16 +46,16 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     const authorization = req.getHeader('authorization') || undefined;
     const declared = req.getHeader('content-length');
     let finished = false;
-    let timer: NodeJS.Timeout | undefined;
     inflight++;
 
     const finish = () => {
       if (finished) return false;
       finished = true;
       inflight--;
-      clearTimeout(timer);
+      pending.delete(expire);
       return true;
     };
+    const expire = () => localReply(408, `body not received within ${o.bodyTimeoutMs} ms`, received);
     res.onAborted(() => finish());
 
     const reply = (r: Reply, close = false) => {
@@ -72,7 +79,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     let dispatched = false;
     const dispatch = (body: Buffer) => {
       dispatched = true;
-      clearTimeout(timer);
+      pending.delete(expire);
       o.handle({ method, path, authorization, body }).then(
         (r) => reply(r),
         () => reply({ status: 500, body: 'internal error' }),
@@ -89,7 +96,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     const whole = expected >= 0 ? Buffer.allocUnsafe(expected) : null;
     const chunks: Buffer[] = [];
     let received = 0;
-    timer = setTimeout(() => localReply(408, `body not received within ${o.bodyTimeoutMs} ms`, received), o.bodyTimeoutMs);
+    pending.set(expire, Date.now() + o.bodyTimeoutMs);
 
     res.onData((ab, isLast) => {
       if (finished || dispatched) return;
@@ -113,6 +120,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
         inflight: () => inflight,
         async close(graceMs) {
           uWS.us_listen_socket_close(socket);
+          clearInterval(sweep);
           const deadline = Date.now() + graceMs;
           while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         },
