@@ -107,16 +107,16 @@ class Reader {
       }
       case 2:
       case 3: {
-        let bytes: Buffer;
         if (info === 31) {
-          bytes = this.chunks(major);
-        } else {
-          const n = this.length(info);
-          this.need(n);
-          bytes = this.buf.subarray(this.pos, this.pos + n);
-          this.pos += n;
+          const bytes = this.chunks(major);
+          return major === 2 ? bytes : decodeUtf8(bytes, this.pos);
         }
-        return major === 2 ? bytes : decodeUtf8(bytes, this.pos);
+        const n = this.length(info);
+        this.need(n);
+        const start = this.pos;
+        this.pos += n;
+        if (major === 2) return this.buf.subarray(start, this.pos);
+        return this.text(start, this.pos);
       }
       case 4: {
         const out: CborValue[] = [];
@@ -152,6 +152,15 @@ class Reader {
       default:
         return this.simple(info);
     }
+  }
+
+  /** Keys and ids are short ASCII: read them without an intermediate Buffer. */
+  text(start: number, end: number): string {
+    const b = this.buf;
+    for (let i = start; i < end; i++) {
+      if (b[i] >= 0x80) return decodeUtf8(b.subarray(start, end), end);
+    }
+    return b.toString('latin1', start, end);
   }
 
   value(depth: number): CborValue {
