@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { createGateway, defaultConfig, readBlockPayload, silentLogger, type Gateway, type GatewayConfig } from '../src/index.js';
-import { freshDatabase, loadGenerator, repoRoot, spawnGateway, tempDir, until, useS3Env, type Services } from './helpers.js';
+import { freshDatabase, loadGenerator, repoRoot, request, spawnGateway, tempDir, until, useS3Env, type Services } from './helpers.js';
 
 let services: Services;
 const pid = randomUUID();
@@ -49,6 +49,13 @@ async function outage(which: 'pg' | 's3') {
     await services[which]!.stop();
     const ackedBefore = load.acked.length;
     await until('clients see 503 during the outage', () => (load.statuses.get(503) ?? 0) >= 20);
+    await until('/ready reports the outage', async () => (await request(port, '/ready')).status === 503);
+    if (which === 'pg') {
+      // Key store down: an unknown key is "unavailable" (retryable), not "invalid".
+      const authed = await createGateway({ ...config, disableAuth: false }, { log: silentLogger, db: gw.metadata.db, objects: gw.objects } // shares gw's stores; gw closes them);
+      const r = await authed.handle({ method: 'POST', path: '/ingestion/insert_block', authorization: 'Bearer mmk_unknown', body: Buffer.from([0xa0]) });
+      assert.deepEqual([r.status, r.body], [503, 'auth provider unavailable']);
+    }
     await services[which]!.start();
     await until('blocks flowing again', () => load.acked.length >= ackedBefore + 200, 60000);
   } finally {
