@@ -52,7 +52,8 @@ async function outage(which: 'pg' | 's3') {
     await until('/ready reports the outage', async () => (await request(port, '/ready')).status === 503);
     if (which === 'pg') {
       // Key store down: an unknown key is "unavailable" (retryable), not "invalid".
-      const authed = await createGateway({ ...config, disableAuth: false }, { log: silentLogger, db: gw.metadata.db, objects: gw.objects } // shares gw's stores; gw closes them);
+      // Shares gw's stores (gw closes them).
+      const authed = await createGateway({ ...config, disableAuth: false }, { log: silentLogger, db: gw.metadata.db, objects: gw.objects });
       const r = await authed.handle({ method: 'POST', path: '/ingestion/insert_block', authorization: 'Bearer mmk_unknown', body: Buffer.from([0xa0]) });
       assert.deepEqual([r.status, r.body], [503, 'auth provider unavailable']);
     }
