@@ -29,6 +29,8 @@ export interface GatewayDeps {
   /** Injected stores (tests, benchmarks); otherwise opened from config. */
   db?: SqlClient;
   objects?: ObjectStore;
+  /** Overrides /metrics (worker threads return the merge of every thread). */
+  renderMetrics?: () => Promise<string>;
 }
 
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
@@ -56,7 +58,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
 
   let draining = false;
   let server: UwsServer | null = null;
-  const handle = createHandler({ metadata, objects, packer, auth, metrics, log, isDraining: () => draining });
+  const handle = createHandler({
+    metadata, objects, packer, auth, metrics, log, isDraining: () => draining, renderMetrics: deps.renderMetrics,
+  });
   metrics.gauges = () => ({
     gateway_write_queue_bytes: packer.stats.queueBytes,
     gateway_inflight_requests: server?.inflight() ?? 0,

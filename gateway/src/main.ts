@@ -8,6 +8,7 @@ import { createGateway } from './gateway.js';
 import { openDatabase } from './storage.js';
 import { createKey, listKeys, revokeKey } from './auth/api-keys.js';
 import { jsonLogger } from './log.js';
+import { mergeExpositions } from './metrics.js';
 
 const log = jsonLogger({ pid: process.pid });
 
@@ -51,10 +52,28 @@ async function serveSingle(config: GatewayConfig): Promise<void> {
 async function serveWorkers(config: GatewayConfig, n: number): Promise<void> {
   await openDatabase(config).then((db) => db.close()); // migrate once, before workers race
   const workers: Worker[] = [];
+  // /metrics from any worker: gather every worker's text, sum it, send it back.
+  let scrape = 0;
+  const scrapes = new Map<number, { from: Worker; id: number; texts: string[] }>();
+  const onMessage = (w: Worker, m: { type: string; id: number; text?: string }) => {
+    if (m.type === 'metrics') {
+      const s = scrape++;
+      scrapes.set(s, { from: w, id: m.id, texts: [] });
+      for (const x of workers) x.postMessage({ type: 'render', id: s });
+    } else if (m.type === 'rendered') {
+      const s = scrapes.get(m.id);
+      if (!s) return;
+      s.texts.push(m.text ?? '');
+      if (s.texts.length === workers.length) {
+        scrapes.delete(m.id);
+        s.from.postMessage({ type: 'merged', id: s.id, text: mergeExpositions(s.texts) });
+      }
+    }
+  };
   const start = (port: number) =>
     new Promise<number>((resolve, reject) => {
       const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...config, port } });
-      w.once('message', (m: { port: number }) => resolve(m.port));
+      w.on('message', (m) => (m.type === 'listening' ? resolve(m.port) : onMessage(w, m)));
       w.once('error', reject);
       w.once('exit', (code) => {
         if (code !== 0) reject(new Error(`worker exited with ${code}`));

@@ -18,6 +18,8 @@ const key = (l: Labels) => {
   return k;
 };
 
+const braces = (k: string) => (k ? `{${k}}` : '');
+
 class Counter {
   readonly values = new Map<string, number>();
   constructor(readonly name: string, readonly help: string) {}
@@ -27,7 +29,7 @@ class Counter {
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, v] of this.values) lines.push(`${this.name}{${k}} ${v}`);
+    for (const [k, v] of this.values) lines.push(`${this.name}${braces(k)} ${v}`);
     return lines.join('\n');
   }
 }
@@ -51,7 +53,7 @@ class Histogram {
       const sep = k ? ',' : '';
       BUCKETS.forEach((b, i) => lines.push(`${this.name}_bucket{${k}${sep}le="${b}"} ${s.counts[i]}`));
       lines.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`);
-      lines.push(`${this.name}_sum{${k}} ${s.sum}`, `${this.name}_count{${k}} ${s.count}`);
+      lines.push(`${this.name}_sum${braces(k)} ${s.sum}`, `${this.name}_count${braces(k)} ${s.count}`);
     }
     return lines.join('\n');
   }
@@ -74,4 +76,23 @@ export class Metrics {
     for (const [name, v] of Object.entries(this.gauges())) parts.push(`# TYPE ${name} gauge\n${name} ${v}`);
     return parts.join('\n') + '\n';
   }
+}
+
+/**
+ * Sums several expositions of the same metrics (one per worker thread) series by series;
+ * comment lines are kept once. Counters, histogram buckets and the gauges here all add up.
+ */
+export function mergeExpositions(texts: string[]): string {
+  const order: string[] = [];
+  const sums = new Map<string, number>();
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const cut = line.startsWith('#') ? -1 : line.lastIndexOf(' ');
+      const series = cut < 0 ? line : line.slice(0, cut);
+      if (!sums.has(series)) order.push(series);
+      sums.set(series, (sums.get(series) ?? 0) + (cut < 0 ? 0 : Number(line.slice(cut + 1))));
+    }
+  }
+  return order.map((s) => (s.startsWith('#') ? s : `${s} ${sums.get(s)}`)).join('\n') + '\n';
 }

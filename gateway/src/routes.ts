@@ -43,6 +43,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   log: Logger;
   isDraining: () => boolean;
+  /** /metrics body; defaults to this thread's metrics (workers merge all threads). */
+  renderMetrics?: () => Promise<string>;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -107,7 +109,10 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
     try {
       if (route === 'health') reply = { status: 200, body: 'ok' };
       else if (route === 'ready') reply = await ready();
-      else if (route === 'metrics') reply = { status: 200, body: d.metrics.render(), headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
+      else if (route === 'metrics') {
+        const body = d.renderMetrics ? await d.renderMetrics() : d.metrics.render();
+        reply = { status: 200, body, headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
+      }
       else if (route === 'other') reply = { status: 404, body: `no route for ${req.method} ${req.path.slice(0, 200)}` };
       else reply = await ingest(route, req);
     } catch (e) {

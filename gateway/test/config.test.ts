@@ -33,3 +33,20 @@ test('the CLI prints help listing every flag and its env var', () => {
     assert.ok(help.includes(s), `help mentions ${s}`);
   }
 });
+
+test('metric expositions from several workers add up series by series', async () => {
+  const { Metrics, mergeExpositions } = await import('../src/metrics.js');
+  const a = new Metrics();
+  const b = new Metrics();
+  a.requests.inc({ route: 'insert_block', status: '200' }, 3);
+  b.requests.inc({ route: 'insert_block', status: '200' }, 4);
+  b.requests.inc({ route: 'ready', status: '503' });
+  a.storage.observe({ kind: 'object_put' }, 0.002);
+  b.storage.observe({ kind: 'object_put' }, 0.2);
+  const merged = mergeExpositions([a.render(), b.render()]);
+  assert.match(merged, /^gateway_http_requests_total\{route="insert_block",status="200"\} 7$/m);
+  assert.match(merged, /^gateway_http_requests_total\{route="ready",status="503"\} 1$/m);
+  assert.match(merged, /^gateway_storage_duration_seconds_bucket\{kind="object_put",le="0.0025"\} 1$/m);
+  assert.match(merged, /^gateway_storage_duration_seconds_count\{kind="object_put"\} 2$/m);
+  assert.equal(merged.match(/^# TYPE gateway_http_requests_total counter$/gm)!.length, 1);
+});

@@ -136,6 +136,12 @@ test('two worker threads share one port; SIGTERM drains in-flight requests befor
   const g = await spawnGateway(['--pg-url', pgUrl, '--object-store', s3Uri, '--disable-auth', '--workers', '2', '--pack-max-delay-ms', '400'], {});
   const listening = () => g.logs.join('').split('\n').filter((l) => l.includes('"msg":"listening"')).length;
   await until('two workers listening', () => listening() === 2);
+  // Any worker answers /metrics with the sum over both threads.
+  const warmup = Array.from({ length: 12 }, () => blockBody('rust', pid, sid));
+  assert.deepEqual(new Set((await Promise.all(warmup.map((b) => request(g.port, '/ingestion/insert_block', b.body)))).map((r) => r.status)), new Set([200]));
+  for (let i = 0; i < 4; i++) {
+    assert.match((await request(g.port, '/metrics')).body, /^gateway_blocks_ingested_total 12$/m);
+  }
   const blocks = Array.from({ length: 40 }, () => blockBody('rust', pid, sid));
   const inflight = blocks.map((b) => request(g.port, '/ingestion/insert_block', b.body));
   await new Promise((r) => setTimeout(r, 100)); // requests are now waiting on the 400 ms pack timer
