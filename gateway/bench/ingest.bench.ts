@@ -2,8 +2,9 @@
 // root as [{case, value, unit, peer, peer_value, ratio}] with ratio = ours / peer, every
 // peer measured in the same run.
 //  1. HTTP layer: uWS vs node:http, same decode, storage stubbed, server pinned to CPU 0,
-//     wrk pinned to CPU 1 (the load generator's CPU time is recorded; a saturated client
-//     voids the comparison, so it is printed).
+//     wrk pinned to CPU 1. The server's CPU time is read from /proc, so rates are also
+//     given per server CPU-second (robust when other jobs share the machine), and the
+//     server's CPU share is printed: below 1 core means the client or other jobs limited it.
 //  2. End to end: packed gateway vs upstream layout (one object per block), embedded
 //     default and PostgreSQL + S3 (moto), driven by a Node client with distinct blocks.
 
@@ -89,7 +90,7 @@ function parseWrk(out: string) {
   return { rps, p50: p('50'), p99: p('99') };
 }
 
-/** One wrk run against a stub server; returns req/s, latencies, and wrk's CPU share. */
+/** One wrk run against a stub server; returns req/s, latencies and the server's CPU time. */
 async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const port = await freePort();
   const server = await start(pinned ? 'taskset' : process.execPath, [...(pinned ? ['-c', '0', process.execPath] : []), join(here, 'stub-server.js'), kind, String(port)]);
@@ -99,7 +100,6 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const lua = join(tmpdir(), `gw-bench-${randomUUID()}.lua`);
   process.on('exit', () => [bodyFile, lua].forEach((f) => rmSync(f, { force: true })));
   writeFileSync(lua, `wrk.method = "POST"\nlocal f = io.open("${bodyFile}", "rb")\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
-  const t0 = process.cpuUsage();
   const cpu0 = cpuSeconds(server.child.pid!);
   const wrkArgs = ['-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', lua, `http://127.0.0.1:${port}/ingestion/insert_block`];
   const before = Date.now();
@@ -109,7 +109,6 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
     w.stdout.on('data', (d) => (s += d));
     w.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`wrk exited ${code}`))));
   });
-  void t0;
   const wall = (Date.now() - before) / 1000;
   const cpu = cpuSeconds(server.child.pid!) - cpu0;
   server.child.kill('SIGKILL');
