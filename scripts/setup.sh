@@ -11,6 +11,7 @@ packages=(
   libgtest-dev            # native unit tests
   postgresql              # real PostgreSQL server for the tests
   python3-venv            # S3-compatible test server (moto) lives in a venv
+  wrk                     # HTTP load generator for the gateway benchmark
 )
 
 missing=()
