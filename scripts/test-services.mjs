@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, chownSync, existsSync, chmodSync, readFileSync } f
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 const PG_BIN = process.env.MICROMEGAS_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const VENV = join(homedir(), '.cache', 'micromegas', 'venv');
@@ -116,6 +117,67 @@ function ensureMoto(log) {
 }
 
 /**
+ * The S3 TCP proxy runs in its own worker thread. It must not depend on the caller's event
+ * loop: the root runner starts the services and then blocks in spawnSync() while the test
+ * suites run, and a proxy on that (blocked) loop would accept connections and never forward
+ * a byte, so every S3 request through it hangs until the SDK's request timeout.
+ */
+const PROXY_WORKER = `
+import net from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+let up = true;
+const conns = new Set();
+const proxy = net.createServer((c) => {
+  if (!up) return c.destroy();
+  const u = net.connect(workerData.motoPort, '127.0.0.1');
+  conns.add(c).add(u);
+  const drop = () => (c.destroy(), u.destroy(), conns.delete(c), conns.delete(u));
+  c.on('error', drop).on('close', drop);
+  u.on('error', drop).on('close', drop);
+  c.pipe(u).pipe(c);
+});
+proxy.listen(0, '127.0.0.1', () => parentPort.postMessage({ listening: proxy.address().port }));
+parentPort.on('message', ({ id, cmd }) => {
+  const done = () => parentPort.postMessage({ id });
+  if (cmd === 'start') {
+    up = true;
+    return done();
+  }
+  up = false;
+  for (const c of conns) c.destroy();
+  conns.clear();
+  if (cmd === 'close') return proxy.close(() => (done(), parentPort.close()));
+  done();
+});
+`;
+
+function startProxy(motoPort) {
+  return new Promise((resolve, reject) => {
+    // A data: URL is always an ES module, whatever --input-type the caller was started with.
+    const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(PROXY_WORKER)}`), { workerData: { motoPort } });
+    // Never keeps the caller alive by itself; destroy() closes it explicitly.
+    worker.unref();
+    let next = 0;
+    const pending = new Map();
+    const call = (cmd) =>
+      new Promise((res) => {
+        const id = ++next;
+        pending.set(id, res);
+        worker.postMessage({ id, cmd });
+      });
+    worker.once('error', reject);
+    worker.on('message', (m) => {
+      if (m.listening) {
+        resolve({ port: m.listening, start: () => call('start'), stop: () => call('stop'), close: () => call('close').then(() => worker.terminate()) });
+      } else {
+        pending.get(m.id)?.();
+        pending.delete(m.id);
+      }
+    });
+  });
+}
+
+/**
  * moto keeps objects in memory, so an "outage" cannot be a restart. The S3 endpoint the
  * gateway sees is a TCP proxy in front of moto; `stop()` refuses and cuts connections,
  * `start()` lets them through again, and the stored objects survive.
@@ -124,39 +186,27 @@ async function startS3(log) {
   const bin = ensureMoto(log);
   const motoPort = await freePort();
   const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: 'ignore' });
-  await waitFor('moto', () => tcpOpen(motoPort));
-  const port = await freePort();
-  let up = true;
-  const conns = new Set();
-  const proxy = net.createServer((c) => {
-    if (!up) return c.destroy();
-    const u = net.connect(motoPort, '127.0.0.1');
-    conns.add(c).add(u);
-    const drop = () => (c.destroy(), u.destroy(), conns.delete(c), conns.delete(u));
-    c.on('error', drop).on('close', drop);
-    u.on('error', drop).on('close', drop);
-    c.pipe(u).pipe(c);
-  });
-  await new Promise((r) => proxy.listen(port, '127.0.0.1', r));
-  const endpoint = `http://127.0.0.1:${port}`;
-  // Bucket creation through plain HTTP: moto does not check signatures.
-  const res = await fetch(`${endpoint}/${BUCKET}`, { method: 'PUT' });
-  if (!res.ok) throw new Error(`cannot create bucket: ${res.status} ${await res.text()}`);
+  let proxy;
+  let endpoint;
+  try {
+    await waitFor('moto', () => tcpOpen(motoPort));
+    proxy = await startProxy(motoPort);
+    endpoint = `http://127.0.0.1:${proxy.port}`;
+    // Bucket creation through plain HTTP: moto does not check signatures.
+    const res = await fetch(`${endpoint}/${BUCKET}`, { method: 'PUT' });
+    if (!res.ok) throw new Error(`cannot create bucket: ${res.status} ${await res.text()}`);
+  } catch (e) {
+    await proxy?.close().catch(() => {});
+    child.kill('SIGTERM');
+    throw e;
+  }
   log?.(`moto S3 on ${endpoint} (moto itself on ${motoPort})`);
   return {
     endpoint,
-    start: async () => {
-      up = true;
-    },
-    stop: async () => {
-      up = false;
-      for (const c of conns) c.destroy();
-      conns.clear();
-    },
+    start: () => proxy.start(),
+    stop: () => proxy.stop(),
     async destroy() {
-      up = false;
-      for (const c of conns) c.destroy();
-      await new Promise((r) => proxy.close(r));
+      await proxy.close();
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
@@ -165,7 +215,14 @@ async function startS3(log) {
 }
 
 export async function startServices({ log } = {}) {
-  const [pg, s3] = await Promise.all([startPostgres(log), startS3(log)]);
+  const started = await Promise.allSettled([startPostgres(log), startS3(log)]);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    // Do not leave a half-started pair running behind a failed start.
+    await Promise.allSettled(started.filter((r) => r.status === 'fulfilled').map((r) => r.value.destroy()));
+    throw failed.reason;
+  }
+  const [pg, s3] = started.map((r) => r.value);
   return {
     env: {
       MICROMEGAS_TEST_PG_URL: pg.url,
