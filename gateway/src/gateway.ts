@@ -31,6 +31,10 @@ export interface GatewayDeps {
   objects?: ObjectStore;
   /** Overrides /metrics (worker threads return the merge of every thread). */
   renderMetrics?: () => Promise<string>;
+  /** Extra routes on the same port, behind the same auth (see HandlerDeps.extra). */
+  routes?: (req: Request) => Promise<Reply | null>;
+  /** false: serve no ingestion routes. */
+  ingestion?: boolean;
 }
 
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
@@ -60,6 +64,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   let server: UwsServer | null = null;
   const handle = createHandler({
     metadata, objects, packer, auth, metrics, log, isDraining: () => draining, renderMetrics: deps.renderMetrics,
+    extra: deps.routes, ingestion: deps.ingestion,
   });
   metrics.gauges = () => ({
     gateway_write_queue_bytes: packer.stats.queueBytes,

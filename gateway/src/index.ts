@@ -5,3 +5,5 @@ export { createHandler, type Request, type Reply } from './routes.js';
 export { readBlockPayload } from './pack/block-packer.js';
 export { parseBlock, parseProcess, parseStream, BadRequest } from './envelope.js';
 export { jsonLogger, silentLogger, type Logger } from './log.js';
+export { openDatabase, openObjectStore } from './storage.js';
+export type { SqlClient } from './store/sql.js';

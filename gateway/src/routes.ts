@@ -13,12 +13,13 @@ export interface Request {
   method: string; // upper case
   path: string;
   authorization?: string;
+  accept?: string;
   body: Buffer;
 }
 
 export interface Reply {
   status: number;
-  body?: string;
+  body?: string | Buffer;
   headers?: Record<string, string>;
 }
 
@@ -45,6 +46,10 @@ export interface HandlerDeps {
   isDraining: () => boolean;
   /** /metrics body; defaults to this thread's metrics (workers merge all threads). */
   renderMetrics?: () => Promise<string>;
+  /** Routes mounted beside ingestion on the same port (the all-in-one server's SQL API), behind the same auth. */
+  extra?: (req: Request) => Promise<Reply | null>;
+  /** false: the ingestion routes answer 404 (an analytics-only server). */
+  ingestion?: boolean;
 }
 
 const READY_TIMEOUT_MS = 2000;
@@ -74,18 +79,30 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
     }
   }
 
+  /** null when the request may go on, else the refusal. */
+  async function authorize(req: Request): Promise<Reply | null> {
+    if (!d.auth) return null;
+    let who: string | null;
+    try {
+      who = await d.auth.check(req.authorization);
+    } catch (e) {
+      if (e instanceof AuthUnavailable) return { status: 503, body: 'auth provider unavailable', headers: retryAfter() };
+      throw e;
+    }
+    return who ? null : { status: 401, body: 'invalid token' };
+  }
+
+  async function other(req: Request): Promise<Reply> {
+    const notFound = { status: 404, body: `no route for ${req.method} ${req.path.slice(0, 200)}` };
+    if (!d.extra) return notFound;
+    const refused = await authorize(req);
+    return refused ?? (await d.extra(req)) ?? notFound;
+  }
+
   async function ingest(route: Route, req: Request): Promise<Reply> {
     if (req.method !== 'POST') return { status: 405, body: 'method not allowed: use POST' };
-    if (d.auth) {
-      let who: string | null;
-      try {
-        who = await d.auth.check(req.authorization);
-      } catch (e) {
-        if (e instanceof AuthUnavailable) return { status: 503, body: 'auth provider unavailable', headers: retryAfter() };
-        throw e;
-      }
-      if (!who) return { status: 401, body: 'invalid token' };
-    }
+    const refused = await authorize(req);
+    if (refused) return refused;
     try {
       if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
       else if (route === 'insert_stream') await d.metadata.insertStream(parseStream(req.body));
@@ -113,7 +130,8 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
         const body = d.renderMetrics ? await d.renderMetrics() : d.metrics.render();
         reply = { status: 200, body, headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
       }
-      else if (route === 'other') reply = { status: 404, body: `no route for ${req.method} ${req.path.slice(0, 200)}` };
+      else if (route === 'other') reply = await other(req);
+      else if (d.ingestion === false) reply = { status: 404, body: 'ingestion is not served here' };
       else reply = await ingest(route, req);
     } catch (e) {
       d.log.error('unexpected error', { route, error: oneLine(e) });

@@ -165,10 +165,30 @@ test('a full write queue answers 503 with Retry-After; accepted blocks still com
     const first = post(blockBody('rust', pid, sid, { size: 1500 }).body);
     const refused = await post(blockBody('rust', pid, sid, { size: 1500 }).body);
     assert.equal(refused.status, 503);
-    assert.match(refused.body!, /write queue full/);
+    assert.match(String(refused.body), /write queue full/);
     assert.match(refused.headers!['Retry-After'], /^[1-5]$/);
     open();
     assert.equal((await first).status, 200);
+  } finally {
+    await g.close();
+  }
+});
+
+test('extra routes share the port and the auth; an analytics-only server serves no ingestion', async () => {
+  const { defaultConfig } = await import('../src/config.js');
+  const { tempDir } = await import('./helpers.js');
+  const routes = async (req: { path: string; accept?: string; body: Buffer }) =>
+    req.path === '/api/echo' ? { status: 200, body: Buffer.concat([Buffer.from(`${req.accept ?? ''}:`), req.body]) } : null;
+  const config = defaultConfig({ dataDir: tempDir(), apiKeys: [{ name: 'ci', key: 'secret' }] });
+  const g = await createGateway(config, { log: silentLogger, routes, ingestion: false });
+  try {
+    const echo = await g.handle({ method: 'POST', path: '/api/echo', authorization: 'Bearer secret', accept: 'x/y', body: Buffer.from('hi') });
+    assert.equal(echo.status, 200);
+    assert.equal(String(echo.body), 'x/y:hi');
+    assert.equal((await g.handle({ method: 'POST', path: '/api/echo', body: Buffer.from('hi') })).status, 401);
+    assert.equal((await g.handle({ method: 'POST', path: '/api/nothing', authorization: 'Bearer secret', body: Buffer.alloc(0) })).status, 404);
+    const ingest = await g.handle({ method: 'POST', path: '/ingestion/insert_process', authorization: 'Bearer secret', body: Buffer.from('x') });
+    assert.equal(ingest.status, 404);
   } finally {
     await g.close();
   }

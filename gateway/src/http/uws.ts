@@ -44,6 +44,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     const method = req.getMethod().toUpperCase();
     const path = req.getUrl();
     const authorization = req.getHeader('authorization') || undefined;
+    const accept = req.getHeader('accept') || undefined;
     const declared = req.getHeader('content-length');
     let finished = false;
     inflight++;
@@ -80,7 +81,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     const dispatch = (body: Buffer) => {
       dispatched = true;
       pending.delete(expire);
-      o.handle({ method, path, authorization, body }).then(
+      o.handle({ method, path, authorization, accept, body }).then(
         (r) => reply(r),
         () => reply({ status: 500, body: 'internal error' }),
       );

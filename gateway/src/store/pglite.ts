@@ -4,9 +4,11 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { SqlClient } from './sql.js';
 
-export async function pgliteClient(dataDir: string): Promise<SqlClient> {
+/** `pglite` is the instance itself, for the all-in-one server to share over a loopback socket. */
+export async function pgliteClient(dataDir: string): Promise<SqlClient & { pglite: PGlite }> {
   const db = await PGlite.create(dataDir);
   return {
+    pglite: db,
     async query(text, params) {
       return (await db.query(text, params)).rows as never[];
     },
