@@ -1,0 +1,29 @@
+// Loads the napi-rs addon built by `npm run build:native` (native/index.cjs picks the .node
+// file for this platform).
+import { createRequire } from 'node:module';
+
+export interface OpenOptions {
+  sqlConnectionString?: string;
+  objectStoreUri?: string;
+  memoryLimitMb?: number;
+  queryTimeoutMs?: number;
+}
+
+export interface NativeQueryOptions {
+  begin?: string;
+  end?: string;
+  limit?: number;
+}
+
+export interface NativeEngine {
+  queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
+  queryJson(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
+}
+
+interface NativeModule {
+  openEngine(options: OpenOptions): Promise<NativeEngine>;
+}
+
+const require = createRequire(import.meta.url);
+
+export const native: NativeModule = require('../../native/index.cjs');
