@@ -23,6 +23,16 @@ pub struct OpenOptions {
     pub memory_limit_mb: Option<u32>,
     /// Per-query timeout in milliseconds.
     pub query_timeout_ms: Option<u32>,
+    /// Serve block views from Parquet partitions recorded in PostgreSQL (default true).
+    pub jit_partitions: Option<bool>,
+}
+
+/// What the engine did since it was opened.
+#[napi(object)]
+pub struct EngineStats {
+    pub blocks_read: i64,
+    pub partitions_written: i64,
+    pub partitions_reused: i64,
 }
 
 #[napi(object)]
@@ -61,6 +71,20 @@ pub struct Engine {
     inner: Arc<engine::Engine>,
 }
 
+/// Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
+/// the number of events; decoding errors name what was being read.
+#[napi]
+pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer) -> Result<u32> {
+    let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
+    let mut n = 0u32;
+    micromegas_analytics::decode::try_for_each_event(&payload, &types, |_, _| {
+        n += 1;
+        Ok(())
+    })
+    .map_err(to_napi)?;
+    Ok(n)
+}
+
 /// Connects to PostgreSQL and the object store.
 #[napi]
 pub async fn open_engine(options: OpenOptions) -> Result<Engine> {
@@ -70,7 +94,7 @@ pub async fn open_engine(options: OpenOptions) -> Result<Engine> {
         object_store_uri: options.object_store_uri.unwrap_or_else(|| env("MICROMEGAS_OBJECT_STORE_URI")),
         memory_limit: options.memory_limit_mb.map(|m| m as usize * 1024 * 1024),
         query_timeout: options.query_timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
-        jit_partitions: true,
+        jit_partitions: options.jit_partitions.unwrap_or(true),
     };
     let inner = engine::Engine::open(config).await.map_err(to_napi)?;
     Ok(Engine { inner: Arc::new(inner) })
@@ -84,6 +108,17 @@ impl Engine {
         let options = query_options(options)?;
         let r = self.inner.query(&sql, &options).await.map_err(to_napi)?;
         Ok(to_ipc_stream(&r).map_err(to_napi)?.into())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.inner.stats();
+        EngineStats {
+            blocks_read: s.blocks_read.load(Relaxed) as i64,
+            partitions_written: s.partitions_written.load(Relaxed) as i64,
+            partitions_reused: s.partitions_reused.load(Relaxed) as i64,
+        }
     }
 
     /// Runs `sql` and returns the result as a JSON array of row objects.

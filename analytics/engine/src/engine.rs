@@ -1,5 +1,6 @@
 //! The engine a Node process opens once: metadata, object store, views, and query execution.
 
+use crate::lakehouse::Lakehouse;
 use crate::metadata::{MetadataSource, PgMetadata};
 use crate::sql::{make_session, BatchSource};
 use crate::store::open_object_store;
@@ -79,13 +80,25 @@ impl Engine {
         }
         let pg = Arc::new(PgMetadata::connect(&config.sql_connection_string).await?);
         let store = open_object_store(&config.object_store_uri)?;
-        let view_ctx = ViewContext { metadata: pg.clone() as Arc<dyn MetadataSource>, store };
-        let source: Arc<dyn BatchSource> = Arc::new(DirectSource::new(view_ctx.clone()));
+        let view_ctx = ViewContext { metadata: pg.clone() as Arc<dyn MetadataSource>, store, stats: Default::default() };
+        let source: Arc<dyn BatchSource> = if config.jit_partitions {
+            let (client, connection) = tokio_postgres::connect(&config.sql_connection_string, tokio_postgres::NoTls).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Arc::new(Lakehouse::new(view_ctx.clone(), client).await?)
+        } else {
+            Arc::new(DirectSource::new(view_ctx.clone()))
+        };
         Ok(Self { views: all_views(), view_ctx, source, config })
     }
 
     pub fn view_context(&self) -> &ViewContext {
         &self.view_ctx
+    }
+
+    pub fn stats(&self) -> &crate::views::Stats {
+        &self.view_ctx.stats
     }
 
     pub fn views(&self) -> &[Arc<dyn View>] {

@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod engine;
+pub mod lakehouse;
 pub mod metadata;
 pub mod sql;
 pub mod store;

@@ -119,9 +119,9 @@ fn corrupt_inputs_are_errors_that_say_what_was_read() {
     let mut truncated = objs.clone();
     truncated.truncate(objs.len() - 2);
     let e = err_of(&dm, &om, &payload(&deps, &truncated));
-    assert!(e.contains("need 3 bytes, have 1"), "{e}");
+    assert!(e.contains("LogStringEventV2 #1") && e.contains("need 24 bytes, have 22"), "{e}");
 
-    let e = err_of(&dm, &om, &payload(&deps[..deps.len() - 60], &objs));
+    let e = err_of(&dm, &om, &payload(&deps[..deps.len() - 49], &objs));
     assert!(e.contains("missing dependency 0x5000"), "{e}");
 
     let mut dup = deps.clone();

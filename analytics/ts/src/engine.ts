@@ -1,7 +1,7 @@
 // The Node-side handle on the Rust engine. Results cross the boundary as Arrow IPC or JSON bytes
 // produced in Rust; nothing here touches rows one by one.
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { native, type NativeEngine, type OpenOptions } from './native.js';
+import { native, type EngineStats, type NativeEngine, type OpenOptions } from './native.js';
 import { parseTime } from './time.js';
 
 export interface QueryOptions {
@@ -17,6 +17,11 @@ export class Engine {
   /** Connects using the options, or `MICROMEGAS_SQL_CONNECTION_STRING` / `MICROMEGAS_OBJECT_STORE_URI`. */
   static async open(options: OpenOptions = {}): Promise<Engine> {
     return new Engine(await native.openEngine(options));
+  }
+
+  /** Blocks read and partitions written/reused since the engine was opened. */
+  stats(): EngineStats {
+    return this.inner.stats();
   }
 
   /** Arrow IPC stream bytes. */

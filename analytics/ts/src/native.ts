@@ -7,6 +7,13 @@ export interface OpenOptions {
   objectStoreUri?: string;
   memoryLimitMb?: number;
   queryTimeoutMs?: number;
+  jitPartitions?: boolean;
+}
+
+export interface EngineStats {
+  blocksRead: number;
+  partitionsWritten: number;
+  partitionsReused: number;
 }
 
 export interface NativeQueryOptions {
@@ -18,10 +25,12 @@ export interface NativeQueryOptions {
 export interface NativeEngine {
   queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   queryJson(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
+  stats(): EngineStats;
 }
 
 interface NativeModule {
   openEngine(options: OpenOptions): Promise<NativeEngine>;
+  countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -71,6 +71,8 @@ pub struct BlockFilter {
     pub tag: Option<String>,
     /// Only blocks whose `[begin_time, end_time]` overlaps this range.
     pub range: Option<TimeRange>,
+    /// Only blocks with `begin <= insert_time < end` (a partition's insert-time slice).
+    pub insert_range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 #[async_trait]

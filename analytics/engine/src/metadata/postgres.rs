@@ -181,6 +181,12 @@ impl MetadataSource for PgMetadata {
             params.push(Box::new(r.begin()));
             clauses.push(format!("b.end_time >= ${}", params.len()));
         }
+        if let Some((b, e)) = f.insert_range {
+            params.push(Box::new(b));
+            clauses.push(format!("b.insert_time >= ${}", params.len()));
+            params.push(Box::new(e));
+            clauses.push(format!("b.insert_time < ${}", params.len()));
+        }
         let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
         let payload_cols = if self.has_payload_object { "b.payload_object, b.payload_offset" } else { "NULL::text, NULL::bigint" };
         let sql = format!(

@@ -3,7 +3,7 @@
 //! Properties are stored as dictionary-encoded JSON object text, so the lookup runs once per
 //! distinct property set (dictionary value), not once per row.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, DictionaryArray, Int32Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
@@ -85,8 +85,11 @@ impl ScalarUDFImpl for PropertyGet {
                             .as_any()
                             .downcast_ref()
                             .ok_or_else(|| DataFusionError::Plan("property_get: dictionary keys must be Int32".into()))?;
-                        let values = dict.values().as_string::<i32>();
-                        Arc::new(DictionaryArray::<Int32Type>::try_new(dict.keys().clone(), Arc::new(lookup_all(values, &key)))?)
+                        let values = lookup_all(dict.values().as_string::<i32>(), &key);
+                        // A missing key is a null row, not a valid key pointing at a null value
+                        // (writers such as arrow-json only look at the keys' validity).
+                        let keys: Int32Array = dict.keys().iter().map(|k| k.filter(|&k| values.is_valid(k as usize))).collect();
+                        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))?)
                     }
                     DataType::Utf8 => Arc::new(lookup_all(a.as_string::<i32>(), &key)),
                     other => return Err(DataFusionError::Plan(format!("property_get: unsupported properties type {other}"))),

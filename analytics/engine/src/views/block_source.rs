@@ -39,6 +39,7 @@ pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Resu
         groups.push(make_group(ctx, &mut processes, pending).await?);
     }
     for (process, stream, types, blocks) in groups {
+        ctx.stats.blocks_read.fetch_add(blocks.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let store = ctx.store.clone();
         let fetched: Vec<(BlockRow, bytes::Bytes)> = futures::stream::iter(blocks.into_iter().map(|b| {
             let store = store.clone();

@@ -19,7 +19,7 @@ pub use processes::ProcessesView;
 pub use streams::StreamsView;
 pub use thread_spans::ThreadSpansView;
 
-use crate::metadata::MetadataSource;
+use crate::metadata::{BlockFilter, MetadataSource};
 use crate::time::TimeRange;
 use anyhow::Result;
 use async_trait::async_trait;
@@ -51,6 +51,16 @@ impl Instance {
 pub struct ViewContext {
     pub metadata: Arc<dyn MetadataSource>,
     pub store: Arc<dyn ObjectStore>,
+    pub stats: Arc<Stats>,
+}
+
+/// Counters that tell tests and benchmarks what a query really did.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Block payloads fetched from the object store and decoded.
+    pub blocks_read: std::sync::atomic::AtomicU64,
+    pub partitions_written: std::sync::atomic::AtomicU64,
+    pub partitions_reused: std::sync::atomic::AtomicU64,
 }
 
 /// Where a view's rows come from.
@@ -76,6 +86,33 @@ pub trait View: Send + Sync + std::fmt::Debug {
     fn has_global_instance(&self) -> bool;
     /// Rows of `instance`, restricted to `range` when given (each view applies its own time rule).
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>>;
+    /// The timestamp columns the query range is matched against: `(begin, end)` of an overlap
+    /// test; point-in-time views return the same column twice.
+    fn time_columns(&self) -> (&'static str, &'static str) {
+        ("time", "time")
+    }
+    /// Bumped when the partition schema changes: older partitions are then ignored and rebuilt.
+    fn schema_version(&self) -> u8 {
+        1
+    }
+    /// Partitions of this view cover one insert-time hour (`true`) or the whole instance (`false`,
+    /// for views whose rows span blocks, like call trees).
+    fn hourly_partitions(&self) -> bool {
+        true
+    }
+    /// The blocks an instance reads.
+    fn block_filter(&self, instance: &Instance, range: Option<TimeRange>) -> BlockFilter {
+        let mut f = BlockFilter { range, ..Default::default() };
+        match instance {
+            Instance::Global => {}
+            Instance::Process(p) => f.process_id = Some(p.clone()),
+            Instance::Stream(s) => f.stream_id = Some(s.clone()),
+        }
+        if let (ViewSource::Blocks { tag }, false) = (self.source(), matches!(instance, Instance::Stream(_))) {
+            f.tag = Some(tag.to_string());
+        }
+        f
+    }
     /// The rows built from one stream's blocks (block views only); used by JIT partitions.
     fn rows_from_blocks(&self, _blocks: &[StreamBlocks], _range: Option<TimeRange>) -> Result<RecordBatch> {
         anyhow::bail!("{} is not built from blocks", self.name())

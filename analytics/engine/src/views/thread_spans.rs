@@ -122,6 +122,14 @@ impl View for ThreadSpansView {
         false
     }
 
+    fn time_columns(&self) -> (&'static str, &'static str) {
+        ("begin", "end")
+    }
+
+    fn hourly_partitions(&self) -> bool {
+        false
+    }
+
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
         let Instance::Stream(stream_id) = instance else {
             bail!("thread_spans instances are streams");

@@ -64,8 +64,13 @@ impl TestLake {
         }
     }
 
-    pub async fn open(&mut self) {
-        self.engine = Some(Engine::open(self.config()).await.unwrap());
+    pub async fn open(&mut self, jit: bool) {
+        let config = EngineConfig { jit_partitions: jit, ..self.config() };
+        self.engine = Some(Engine::open(config).await.unwrap());
+    }
+
+    pub fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("open() first")
     }
 
     pub async fn insert_process(&self, process_id: &str, exe: &str, tsc_frequency: i64, start_ticks: i64, props: &[(&str, &str)]) {

@@ -248,6 +248,7 @@ pub fn unreal_log_metadata() -> (Vec<u8>, Vec<u8>) {
 }
 
 pub mod lake;
+pub mod scenario;
 
 /// Rust producer's metrics tables (reference §4.2).
 pub fn rust_metrics_metadata() -> (Vec<u8>, Vec<u8>) {
