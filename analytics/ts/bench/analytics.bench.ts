@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Engine } from '../src/index.js';
 import { native } from '../src/native.js';
-import { TestLake, RUST_LOG_DEPS, RUST_LOG_OBJS, cbor, m, udt, u64, u32, rec, str, payload } from '../test/lake.js';
+import { TestLake, RUST_LOG_DEPS, RUST_LOG_OBJS, cbor, m, udt, u64, u32, rec, str, payload } from '../support/lake.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 5_000_000);
 const PER_BLOCK = 20_000;

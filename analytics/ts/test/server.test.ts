@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { tableFromIPC } from 'apache-arrow';
 import { Engine, createQueryServer, runQueryCli, ARROW_STREAM } from '../src/index.js';
-import { TestLake, logBlock } from './lake.js';
+import { TestLake, logBlock } from '../support/lake.js';
 
 const PG = process.env.MICROMEGAS_TEST_PG_URL;
 const P = '0b7d3c1e-1111-4000-8000-000000000001';
