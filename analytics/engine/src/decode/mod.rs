@@ -25,6 +25,22 @@ pub struct StreamTypes {
 }
 
 impl StreamTypes {
+    /// From a StreamInfo envelope (`insert_stream` body), where the two tables are CBOR arrays.
+    pub fn try_from_stream_info(stream_info: &[u8]) -> Result<Self> {
+        let v: ciborium::value::Value = ciborium::de::from_reader(stream_info)
+            .map_err(|e| anyhow::anyhow!("invalid CBOR in StreamInfo ({} bytes): {e}", stream_info.len()))?;
+        let map = v.as_map().ok_or_else(|| anyhow::anyhow!("StreamInfo is not a CBOR map"))?;
+        let table = |key: &str| -> Result<UdtTable> {
+            let field = map
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(key))
+                .map(|(_, v)| v)
+                .ok_or_else(|| anyhow::anyhow!("StreamInfo has no `{key}`"))?;
+            UdtTable::try_from_value(field).with_context(|| format!("StreamInfo `{key}`"))
+        };
+        Ok(Self { dependencies: table("dependencies_metadata")?, objects: table("objects_metadata")? })
+    }
+
     pub fn try_from_cbor(dependencies_metadata: &[u8], objects_metadata: &[u8]) -> Result<Self> {
         Ok(Self {
             dependencies: UdtTable::try_from_cbor(dependencies_metadata, "dependencies_metadata")?,
@@ -42,6 +58,22 @@ pub fn try_for_each_event(
     let buffers = try_decode_payload(payload)?;
     let deps = try_read_dependencies(&buffers.dependencies, &types.dependencies).context("reading dependencies")?;
     try_for_each_object(&buffers.objects, &types.objects, &deps, f).context("reading objects")
+}
+
+/// The stored payload of an `insert_block` body: its `payload` entry re-encoded alone, as the
+/// ingestion side stores it.
+pub fn try_payload_of_block_envelope(body: &[u8]) -> Result<Vec<u8>> {
+    let v: ciborium::value::Value =
+        ciborium::de::from_reader(body).map_err(|e| anyhow::anyhow!("invalid CBOR in block envelope ({} bytes): {e}", body.len()))?;
+    let map = v.as_map().ok_or_else(|| anyhow::anyhow!("block envelope is not a CBOR map"))?;
+    let payload = map
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("payload"))
+        .map(|(_, v)| v)
+        .ok_or_else(|| anyhow::anyhow!("block envelope has no `payload`"))?;
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(payload, &mut out).map_err(|e| anyhow::anyhow!("re-encoding payload: {e}"))?;
+    Ok(out)
 }
 
 /// Decodes a whole payload into its events (tests, `parse_block`, golden vectors).

@@ -7,10 +7,30 @@ use super::udt::{Udt, UdtTable};
 use super::value::{Object, Value, PROPERTY_SET};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Dependencies of one block, keyed by their u64 id (ids are only unique within a block).
-pub type DependencyMap = HashMap<u64, Value>;
+pub type DependencyMap = HashMap<u64, Value, BuildHasherDefault<IdHasher>>;
+
+/// Ids are addresses or counters: one multiply spreads them well enough, and SipHash showed up
+/// as a large share of decode time.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
 
 /// Nested UDTs deeper than this are treated as corrupt metadata (a type that contains itself).
 const MAX_NESTING: usize = 16;
@@ -34,8 +54,7 @@ fn try_for_each_record<'a>(
             )
         })?;
         let size = if udt.size > 0 { udt.size } else { r.try_u32("record size")? as usize };
-        let body = r
-            .try_take(size, &format!("{} #{index} of the {queue} buffer", udt.name))?;
+        let body = r.try_take_with(size, || format!("{} #{index} of the {queue} buffer", udt.name))?;
         f(index, udt, body).with_context(|| format!("{} #{index} at offset {at} of the {queue} buffer", udt.name))?;
         index += 1;
     }
@@ -125,7 +144,7 @@ fn parse_pod_at_depth(table: &UdtTable, udt: &Udt, window: &[u8], deps: &Depende
 
 /// Parses the dependencies buffer of a block. Definitions must come before their uses.
 pub fn try_read_dependencies(buf: &[u8], table: &UdtTable) -> Result<DependencyMap> {
-    let mut deps = DependencyMap::new();
+    let mut deps = DependencyMap::default();
     try_for_each_record(buf, table, "dependencies", |_, udt, body| {
         let (id, value) = read_dependency(table, udt, body, &deps)?;
         if deps.insert(id, value).is_some() {
@@ -158,7 +177,7 @@ fn read_dependency(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMa
                 .ok_or_else(|| anyhow!("PropertySetDependency needs a fixed-size UDT named Property in the dependencies metadata"))?;
             let mut members = Vec::with_capacity(n.min(1024));
             for i in 0..n {
-                let w = r.try_take(prop.size, &format!("Property #{i} of property set {id:#x}"))?;
+                let w = r.try_take_with(prop.size, || format!("Property #{i} of property set {id:#x}"))?;
                 let Value::Object(p) = try_parse_pod(table, prop, w, deps)? else {
                     bail!("Property #{i} did not decode to an object");
                 };
@@ -202,8 +221,8 @@ pub fn try_for_each_object(
     })
 }
 
-fn dep(deps: &DependencyMap, id: u64, what: &str) -> Result<Value> {
-    deps.get(&id).cloned().ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {what}"))
+fn dep(deps: &DependencyMap, id: u64, event: &str, member: &str) -> Result<Value> {
+    deps.get(&id).cloned().ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {event}.{member}"))
 }
 
 /// Reads an embedded handle struct (StringId / StaticStringRef) by value, as laid out in the objects metadata.
@@ -212,7 +231,7 @@ fn read_handle(table: &UdtTable, name: &str, r: &mut Reader, deps: &DependencyMa
         .by_name(name)
         .filter(|u| u.size > 0)
         .ok_or_else(|| anyhow!("{event} needs a fixed-size UDT named {name} in the objects metadata"))?;
-    let w = r.try_take(udt.size, &format!("{event}.{name}"))?;
+    let w = r.try_take_with(udt.size, || format!("{event}.{name}"))?;
     try_parse_pod(table, udt, w, deps)
 }
 
@@ -224,10 +243,10 @@ fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &Dependenc
     match name {
         "LogStringEvent" | "LogStringEventV2" | "TaggedLogString" => {
             let desc = r.try_u64("desc")?;
-            put("desc", dep(deps, desc, &format!("{name}.desc"))?);
+            put("desc", dep(deps, desc, name, "desc")?);
             if name == "TaggedLogString" {
                 let props = r.try_u64("properties")?;
-                put("properties", dep(deps, props, &format!("{name}.properties"))?);
+                put("properties", dep(deps, props, name, "properties")?);
             }
             put("time", Value::I64(r.try_i64("time")?));
             let msg = if name == "LogStringEvent" {
@@ -249,7 +268,7 @@ fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &Dependenc
             put("target", read_handle(table, "StaticStringRef", &mut r, deps, name)?);
             if name == "TaggedLogInteropEvent" {
                 let props = r.try_u64("properties")?;
-                put("properties", dep(deps, props, &format!("{name}.properties"))?);
+                put("properties", dep(deps, props, name, "properties")?);
             }
             put("msg", Value::String(try_read_dyn_string(&mut r, "msg")?.into()));
         }

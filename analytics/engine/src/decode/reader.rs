@@ -42,6 +42,16 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Like [`Reader::try_take`], naming the field only when the read fails (hot path).
+    pub fn try_take_with(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return self.try_take(n, &what());
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
     pub fn try_u8(&mut self, what: &str) -> Result<u8> {
         Ok(self.try_take(1, what)?[0])
     }
