@@ -10,7 +10,7 @@ pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
 pub use time_filter::filter_by_time;
 
 use crate::metadata::BlockRow;
-use crate::sql::BatchSource;
+use crate::sql::{project_batches, BatchSource};
 use crate::time::TimeRange;
 use crate::views::{load_stream_blocks, Instance, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
@@ -19,7 +19,7 @@ use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use object_store::path::Path;
@@ -81,7 +81,8 @@ impl Lakehouse {
     }
 
     /// Rows of one slice, from its partition when fresh, else rebuilt from blocks and recorded.
-    pub async fn materialize(&self, view: &dyn View, instance: &Instance, slice: Slice) -> Result<Vec<RecordBatch>> {
+    /// `columns`: the view-schema columns to return (all when `None`).
+    pub async fn materialize(&self, view: &dyn View, instance: &Instance, slice: Slice, columns: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
         let mut filter = view.block_filter(instance, None);
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
@@ -106,7 +107,7 @@ impl Lakehouse {
                 let path: Option<String> = row.get(0);
                 return match path {
                     None => Ok(vec![]),
-                    Some(p) => read_parquet(&self.ctx, &p).await,
+                    Some(p) => read_parquet(&self.ctx, &p, columns).await,
                 };
             }
         }
@@ -116,7 +117,13 @@ impl Lakehouse {
         let batch = view.rows_from_blocks(&streams, None)?;
         self.record(view, instance, slice, &batch, hash).await?;
         self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
-        Ok(if batch.num_rows() == 0 { vec![] } else { vec![batch] })
+        if batch.num_rows() == 0 {
+            return Ok(vec![]);
+        }
+        Ok(vec![match columns {
+            Some(c) => batch.project(c)?,
+            None => batch,
+        }])
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
@@ -210,7 +217,8 @@ fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-async fn read_parquet(ctx: &ViewContext, path: &str) -> Result<Vec<RecordBatch>> {
+/// Reads only `columns` (root indices; the file's columns are the view's, in order).
+async fn read_parquet(ctx: &ViewContext, path: &str, columns: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
     let bytes: Bytes = ctx
         .store
         .get(&Path::from(path))
@@ -218,22 +226,49 @@ async fn read_parquet(ctx: &ViewContext, path: &str) -> Result<Vec<RecordBatch>>
         .with_context(|| format!("reading partition {path}"))?
         .bytes()
         .await?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024).build()?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
+    if let Some(c) = columns {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), c.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build()?;
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 #[async_trait]
 impl BatchSource for Lakehouse {
-    async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
+    async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
         if view.source() == ViewSource::Metadata {
-            return view.make_batches(&self.ctx, instance, range).await;
+            return project_batches(view.make_batches(&self.ctx, instance, range).await?, projection);
         }
-        let mut out = Vec::new();
+        // Read the requested columns plus, under a range, the time columns the filter needs;
+        // `read` is sorted, so the file's column order is kept.
+        let schema = view.schema();
         let (b_col, e_col) = view.time_columns();
+        let read: Option<Vec<usize>> = projection.map(|p| {
+            let mut cols: Vec<usize> = p.to_vec();
+            if range.is_some() {
+                cols.extend([schema.index_of(b_col), schema.index_of(e_col)].into_iter().flatten());
+            }
+            cols.sort_unstable();
+            cols.dedup();
+            cols
+        });
+        let read_schema = match &read {
+            Some(c) => Arc::new(schema.project(c)?),
+            None => schema.clone(),
+        };
+        // Positions of the requested columns inside the read batches.
+        let output: Option<Vec<usize>> = projection.map(|p| p.iter().map(|i| read_schema.index_of(schema.field(*i).name()).unwrap_or(0)).collect());
+        let mut out = Vec::new();
         for slice in self.slices(view.as_ref(), instance, range).await? {
-            for batch in self.materialize(view.as_ref(), instance, slice).await? {
+            for batch in self.materialize(view.as_ref(), instance, slice, read.as_deref()).await? {
                 let batch = match range {
                     Some(r) => filter_by_time(&batch, b_col, e_col, r)?,
+                    None => batch,
+                };
+                let batch = match &output {
+                    Some(o) => batch.project(o)?,
                     None => batch,
                 };
                 if batch.num_rows() > 0 {

@@ -14,9 +14,24 @@ use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
 
 /// Produces a view instance's rows: straight from the sources, or through Parquet partitions.
+/// Batches have the view's schema projected to `projection` (column indices), when given.
 #[async_trait]
 pub trait BatchSource: Send + Sync + std::fmt::Debug {
-    async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>) -> anyhow::Result<Vec<RecordBatch>>;
+    async fn batches(
+        &self,
+        view: &Arc<dyn View>,
+        instance: &Instance,
+        range: Option<TimeRange>,
+        projection: Option<&[usize]>,
+    ) -> anyhow::Result<Vec<RecordBatch>>;
+}
+
+/// Projects full-schema batches (sources that cannot read fewer columns).
+pub fn project_batches(batches: Vec<RecordBatch>, projection: Option<&[usize]>) -> anyhow::Result<Vec<RecordBatch>> {
+    match projection {
+        None => Ok(batches),
+        Some(p) => batches.iter().map(|b| Ok(b.project(p)?)).collect(),
+    }
 }
 
 #[derive(Debug)]
@@ -52,9 +67,13 @@ impl TableProvider for ViewTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let batches = self
             .source
-            .batches(&self.view, &self.instance, self.range)
+            .batches(&self.view, &self.instance, self.range, projection.map(|p| p.as_slice()))
             .await
             .map_err(|e| DataFusionError::External(format!("reading {}('{}'): {e:#}", self.view.name(), self.instance.id()).into()))?;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema(), projection.cloned())?)
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema().project(p)?),
+            None => self.schema(),
+        };
+        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
     }
 }
