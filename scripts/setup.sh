@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  liblz4-dev              # LZ4 frames (native encoder)
+  liblz4-dev lz4          # LZ4 frames (native encoder; the lz4 tool for the vector cross-check)
   libcurl4-openssl-dev    # upload thread
   libbenchmark-dev        # native micro-benchmarks
   libgtest-dev            # native unit tests

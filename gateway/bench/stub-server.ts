@@ -1,0 +1,48 @@
+// A server with the gateway's decode and storage stubbed in-process, on uWS (our adapter)
+// or on node:http (the peer). Both call the same handler, so only the HTTP layer differs.
+// Usage: node stub-server.js <uws|node> <port>
+
+import http from 'node:http';
+import { createHandler, type Request } from '../src/routes.js';
+import { listenUws } from '../src/http/uws.js';
+import { Metrics } from '../src/metrics.js';
+import { silentLogger } from '../src/log.js';
+import type { BlockPacker } from '../src/pack/block-packer.js';
+import type { Metadata } from '../src/store/metadata.js';
+import type { ObjectStore } from '../src/store/objects.js';
+
+const [kind, portArg] = process.argv.slice(2);
+const MAX = 100 * 1024 * 1024;
+const handle = createHandler({
+  metadata: { ping: async () => {} } as unknown as Metadata,
+  objects: { ping: async () => {} } as unknown as ObjectStore,
+  packer: { add: async () => {} } as unknown as BlockPacker,
+  auth: null,
+  metrics: new Metrics(),
+  log: silentLogger,
+  isDraining: () => false,
+});
+
+if (kind === 'uws') {
+  const s = await listenUws({ host: '127.0.0.1', port: Number(portArg), maxBodyBytes: MAX, bodyTimeoutMs: 60000, handle });
+  process.stdout.write(`ready ${s.port}\n`);
+} else {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      const r: Request = { method: req.method!, path: req.url!, authorization: req.headers.authorization, body: Buffer.concat(chunks) };
+      handle(r).then((reply) => {
+        res.writeHead(reply.status, reply.headers);
+        res.end(reply.body ?? '');
+      });
+    });
+  });
+  server.keepAliveTimeout = 60000;
+  server.listen(Number(portArg), '127.0.0.1', () => process.stdout.write(`ready ${(server.address() as { port: number }).port}\n`));
+}

@@ -1,0 +1,7 @@
+// Library surface for the all-in-one server and for tests.
+export { createGateway, type Gateway, type GatewayDeps } from './gateway.js';
+export { loadConfig, defaultConfig, helpText, type GatewayConfig } from './config.js';
+export { createHandler, type Request, type Reply } from './routes.js';
+export { readBlockPayload } from './pack/block-packer.js';
+export { parseBlock, parseProcess, parseStream, BadRequest } from './envelope.js';
+export { jsonLogger, silentLogger, type Logger } from './log.js';

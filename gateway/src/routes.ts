@@ -1,0 +1,137 @@
+// Request -> Reply for every route. No sockets here: the uWS adapter (and the node:http
+// bench peer) call `handle`, and tests call it directly.
+
+import { BadRequest, parseBlock, parseProcess, parseStream } from './envelope.js';
+import { Overloaded, type BlockPacker } from './pack/block-packer.js';
+import { AuthUnavailable, type ApiKeyAuth } from './auth/api-keys.js';
+import type { Metadata } from './store/metadata.js';
+import type { ObjectStore } from './store/objects.js';
+import type { Metrics } from './metrics.js';
+import type { Logger } from './log.js';
+
+export interface Request {
+  method: string; // upper case
+  path: string;
+  authorization?: string;
+  body: Buffer;
+}
+
+export interface Reply {
+  status: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+export type Route = 'insert_process' | 'insert_stream' | 'insert_block' | 'health' | 'ready' | 'metrics' | 'other';
+
+/** Upstream paths, plus the Unreal plugin's `{BaseUrl}insert_*` and a doubled slash. */
+export function routeOf(path: string): Route {
+  const p = path.replace(/\/{2,}/g, '/');
+  const m = /^(?:\/ingestion)?\/(insert_process|insert_stream|insert_block)$/.exec(p);
+  if (m) return m[1] as Route;
+  if (p === '/health') return 'health';
+  if (p === '/ready') return 'ready';
+  if (p === '/metrics') return 'metrics';
+  return 'other';
+}
+
+export interface HandlerDeps {
+  metadata: Metadata;
+  objects: ObjectStore;
+  packer: BlockPacker;
+  auth: ApiKeyAuth | null; // null: auth disabled
+  metrics: Metrics;
+  log: Logger;
+  isDraining: () => boolean;
+  /** /metrics body; defaults to this thread's metrics (workers merge all threads). */
+  renderMetrics?: () => Promise<string>;
+}
+
+const READY_TIMEOUT_MS = 2000;
+const READY_CACHE_MS = 1000;
+
+/** Retry-After with jitter so a fleet of clients does not come back in lockstep. */
+const retryAfter = () => ({ 'Retry-After': String(1 + Math.floor(Math.random() * 5)) });
+
+export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> {
+  let readyUntil = 0;
+
+  async function ready(): Promise<Reply> {
+    if (d.isDraining()) return { status: 503, body: 'draining' };
+    if (Date.now() < readyUntil) return { status: 200, body: 'ready' };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.all([d.metadata.ping(), d.objects.ping()]),
+        new Promise((_, rej) => (timer = setTimeout(() => rej(new Error('timeout after 2 s')), READY_TIMEOUT_MS))),
+      ]);
+      readyUntil = Date.now() + READY_CACHE_MS;
+      return { status: 200, body: 'ready' };
+    } catch (e) {
+      return { status: 503, body: `not ready: ${oneLine(e)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function ingest(route: Route, req: Request): Promise<Reply> {
+    if (req.method !== 'POST') return { status: 405, body: 'method not allowed: use POST' };
+    if (d.auth) {
+      let who: string | null;
+      try {
+        who = await d.auth.check(req.authorization);
+      } catch (e) {
+        if (e instanceof AuthUnavailable) return { status: 503, body: 'auth provider unavailable', headers: retryAfter() };
+        throw e;
+      }
+      if (!who) return { status: 401, body: 'invalid token' };
+    }
+    try {
+      if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
+      else if (route === 'insert_stream') await d.metadata.insertStream(parseStream(req.body));
+      else {
+        await d.packer.add(parseBlock(req.body));
+        d.metrics.blocks.inc({});
+      }
+      return { status: 200 };
+    } catch (e) {
+      if (e instanceof BadRequest) return { status: 400, body: e.message };
+      if (e instanceof Overloaded) return { status: 503, body: 'overloaded: write queue full', headers: retryAfter() };
+      d.log.error('storage write failed', { route, error: oneLine(e) });
+      return { status: 503, body: 'storage unavailable', headers: retryAfter() };
+    }
+  }
+
+  return async function handle(req: Request): Promise<Reply> {
+    const t0 = process.hrtime.bigint();
+    const route = routeOf(req.path);
+    let reply: Reply;
+    try {
+      if (route === 'health') reply = { status: 200, body: 'ok' };
+      else if (route === 'ready') reply = await ready();
+      else if (route === 'metrics') {
+        const body = d.renderMetrics ? await d.renderMetrics() : d.metrics.render();
+        reply = { status: 200, body, headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
+      }
+      else if (route === 'other') reply = { status: 404, body: `no route for ${req.method} ${req.path.slice(0, 200)}` };
+      else reply = await ingest(route, req);
+    } catch (e) {
+      d.log.error('unexpected error', { route, error: oneLine(e) });
+      reply = { status: 500, body: 'internal error' };
+    }
+    record(d.metrics, route, reply.status, req.body.length, t0);
+    return reply;
+  };
+}
+
+export function record(m: Metrics, route: Route, status: number, bytes: number, t0: bigint): void {
+  const s = String(status);
+  m.requests.inc({ route, status: s });
+  m.bytes.inc({ route }, bytes);
+  if (status >= 400) m.errors.inc({ route, status: s });
+  m.duration.observe({ route }, Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+export function oneLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split('\n')[0].slice(0, 300);
+}

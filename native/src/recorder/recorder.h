@@ -1,0 +1,64 @@
+// The recording path (runs on the caller's thread): one inline function that
+// stamps ticks and copies a record into the thread's ring for a stream kind.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "recorder/clock.h"
+#include "recorder/ring.h"
+
+namespace mm {
+
+enum StreamKind : uint8_t { kLogStream = 0, kMetricsStream = 1, kCpuStream = 2, kImageStream = 3 };
+inline constexpr int kRingKinds = 3;  // images do not go through rings
+
+struct ThreadRings {
+  Ring* rings[kRingKinds];
+};
+// Trivial type: zero-initialised, no guard on access. initial-exec: one
+// %fs-relative load even inside a dlopen'ed module (the Node addon), instead of
+// a __tls_get_addr call per event; these few bytes fit glibc's static TLS reserve.
+extern thread_local ThreadRings t_rings __attribute__((tls_model("initial-exec")));
+extern std::atomic<bool> g_recording;
+extern std::atomic<bool> g_cpu_tracing;
+extern std::atomic<uint64_t> g_events_dropped[4];
+
+// Slow path: the thread's first event of this kind. nullptr when not recording.
+Ring* attach_ring(StreamKind kind);
+
+// fill(p) writes exactly `size` bytes.
+template <class Fill>
+inline void record(StreamKind kind, uint32_t size, Fill&& fill) noexcept {
+  if (!g_recording.load(std::memory_order_relaxed)) [[unlikely]] return;
+  Ring* r = t_rings.rings[kind];
+  if (!r) [[unlikely]] {
+    r = attach_ring(kind);
+    if (!r) return;
+  }
+  uint8_t* p = r->prepare_write(size);
+  if (!p) [[unlikely]] {
+    g_events_dropped[kind].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  fill(p);
+  r->commit();
+}
+
+template <class T>
+inline uint8_t* put(uint8_t* p, const T& v) noexcept {
+  memcpy(p, &v, sizeof v);
+  return p + sizeof v;
+}
+
+// A fixed-size event: type index, then the struct with its `time` member stamped now.
+template <class Event>
+inline void record_pod(StreamKind kind, uint8_t type_index, Event e, int64_t Event::*time) noexcept {
+  record(kind, 1 + sizeof(Event), [&](uint8_t* p) {
+    e.*time = now_ticks();
+    p[0] = type_index;
+    memcpy(p + 1, &e, sizeof e);
+  });
+}
+
+}  // namespace mm
