@@ -201,7 +201,8 @@ fn read_dependency(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMa
 }
 
 /// Parses the objects buffer, calling `f(index_in_block, event)` for each event in order.
-/// Unknown variable-size event types decode to an object with no members.
+/// Events of unknown variable-size types are skipped (their size prefix lets us step over them);
+/// they still count in `index_in_block`.
 pub fn try_for_each_object(
     buf: &[u8],
     table: &UdtTable,
@@ -215,7 +216,10 @@ pub fn try_for_each_object(
                 other => Arc::new(Object { type_name: udt.name.clone(), members: vec![("value".into(), other)] }),
             }
         } else {
-            Arc::new(read_custom_object(table, udt, body, deps)?)
+            match read_custom_object(table, udt, body, deps)? {
+                Some(o) => Arc::new(o),
+                None => return Ok(()),
+            }
         };
         f(index, obj)
     })
@@ -235,7 +239,7 @@ fn read_handle(table: &UdtTable, name: &str, r: &mut Reader, deps: &DependencyMa
     try_parse_pod(table, udt, w, deps)
 }
 
-fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMap) -> Result<Object> {
+fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMap) -> Result<Option<Object>> {
     let mut r = Reader::new(body);
     let name = &*udt.name;
     let mut members: Vec<(Arc<str>, Value)> = Vec::with_capacity(5);
@@ -279,7 +283,7 @@ fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &Dependenc
             let len = r.try_u32("data length")? as usize;
             put("data", Value::Bytes(r.try_take(len, "data")?.into()));
         }
-        _ => {}
+        _ => return Ok(None),
     }
-    Ok(Object { type_name: udt.name.clone(), members })
+    Ok(Some(Object { type_name: udt.name.clone(), members }))
 }

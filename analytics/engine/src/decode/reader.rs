@@ -32,7 +32,7 @@ impl<'a> Reader<'a> {
     pub fn try_take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if n > self.remaining() {
             bail!(
-                "truncated buffer reading {what} at offset {}: need {n} bytes, have {}",
+                "truncated buffer: {what} at offset {} runs past the end: need {n} bytes, have {}",
                 self.pos,
                 self.remaining()
             );
@@ -83,7 +83,7 @@ pub fn try_read_at<const N: usize>(window: &[u8], offset: usize, what: &str) -> 
     match offset.checked_add(N) {
         Some(end) if end <= window.len() => Ok(window[offset..end].try_into().expect("N bytes")),
         _ => bail!(
-            "truncated window reading {what} at offset {offset}: need {N} bytes, have {}",
+            "truncated window: {what} at offset {offset} runs past the end: need {N} bytes, have {}",
             window.len().saturating_sub(offset)
         ),
     }

@@ -67,9 +67,15 @@ impl Object {
 }
 
 impl Value {
-    /// JSON form used by the golden vectors: u64/i64 as decimal strings, strings resolved,
-    /// property sets as `{ name: value }`, objects as `{ "type": name, members… }`.
+    /// JSON form of the golden vectors (`unreal-plugin-protocol/vectors/README.md`): u64/i64 as
+    /// decimal strings, bytes as lowercase hex, strings resolved, property sets as
+    /// `{"type": "PropertySet", "properties": {name: value}}`, objects as `{"type": name, members…}`;
+    /// a referenced dependency object leaves out its `id` (a producer-chosen key, not data).
     pub fn to_json(&self) -> serde_json::Value {
+        self.json(false)
+    }
+
+    fn json(&self, nested: bool) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
             Value::U8(v) => J::from(*v),
@@ -78,20 +84,31 @@ impl Value {
             Value::I64(v) => J::String(v.to_string()),
             Value::F64(v) => serde_json::Number::from_f64(*v).map(J::Number).unwrap_or(J::Null),
             Value::String(s) => J::String(s.to_string()),
-            Value::Bytes(b) => J::Array(b.iter().map(|x| J::from(*x)).collect()),
-            Value::Object(o) => o.to_json(),
+            Value::Bytes(b) => J::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+            Value::Object(o) => o.json(nested),
         }
     }
 }
 
 impl Object {
     pub fn to_json(&self) -> serde_json::Value {
+        self.json(false)
+    }
+
+    fn json(&self, nested: bool) -> serde_json::Value {
         let mut map = serde_json::Map::new();
-        if &*self.type_name != PROPERTY_SET {
-            map.insert("type".into(), serde_json::Value::String(self.type_name.to_string()));
+        if &*self.type_name == PROPERTY_SET {
+            let props = self.members.iter().map(|(n, v)| (n.to_string(), v.json(true))).collect();
+            map.insert("type".into(), serde_json::Value::String("PropertySet".into()));
+            map.insert("properties".into(), serde_json::Value::Object(props));
+            return serde_json::Value::Object(map);
         }
+        map.insert("type".into(), serde_json::Value::String(self.type_name.to_string()));
         for (n, v) in &self.members {
-            map.insert(n.to_string(), v.to_json());
+            if nested && &**n == "id" {
+                continue;
+            }
+            map.insert(n.to_string(), v.json(true));
         }
         serde_json::Value::Object(map)
     }
