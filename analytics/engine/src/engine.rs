@@ -64,6 +64,7 @@ impl BatchSource for DirectSource {
 }
 
 pub struct Engine {
+    pg: Arc<PgMetadata>,
     views: Vec<Arc<dyn View>>,
     view_ctx: ViewContext,
     source: Arc<dyn BatchSource>,
@@ -90,11 +91,16 @@ impl Engine {
         } else {
             Arc::new(DirectSource::new(view_ctx.clone()))
         };
-        Ok(Self { views: all_views(), view_ctx, source, config })
+        Ok(Self { pg, views: all_views(), view_ctx, source, config })
     }
 
     pub fn view_context(&self) -> &ViewContext {
         &self.view_ctx
+    }
+
+    /// The metadata connection (retention deletes through it).
+    pub fn metadata_client(&self) -> &tokio_postgres::Client {
+        self.pg.client()
     }
 
     pub fn stats(&self) -> &crate::views::Stats {

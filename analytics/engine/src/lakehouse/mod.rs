@@ -4,9 +4,11 @@
 //! new blocks arrive (the partition records how many blocks and objects went in).
 
 mod migration;
+mod retention;
 mod time_filter;
 
 pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
+pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
 pub use time_filter::filter_by_time;
 
 use crate::metadata::BlockRow;
