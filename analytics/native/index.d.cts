@@ -13,6 +13,8 @@ export declare class Engine {
   /** Runs `sql` and returns the result as an Arrow IPC stream. */
   queryIpc(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
   stats(): EngineStats
+  /** Applies retention and tail sampling now; see `lakehouse::retention`. */
+  applyRetention(options: RetentionOptions): Promise<RetentionReport>
   /** Runs `sql` and returns the result as a JSON array of row objects. */
   queryJson(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
 }
@@ -52,4 +54,24 @@ export interface QueryOptions {
   /** RFC 3339 end of the query time range (requires `begin`). */
   end?: string
   limit?: number
+}
+
+export interface RetentionOptions {
+  /** Blocks and partitions older than this (insert time) are deleted. */
+  maxAgeSeconds: number
+  /** Tail sampling: cpu blocks older than this go unless their process is kept. */
+  cpuMaxAgeSeconds?: number
+  /** SQL returning `process_id`: processes whose cpu streams are kept (default: logged an error or fatal). */
+  keepProcessesSql?: string
+  /** The keep query's time range ends now and starts this long before (default 1 h). */
+  windowSeconds?: number
+}
+
+export interface RetentionReport {
+  blocksExpired: number
+  cpuBlocksSampledOut: number
+  streamsDeleted: number
+  processesDeleted: number
+  partitionsRetired: number
+  filesDeleted: number
 }

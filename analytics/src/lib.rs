@@ -27,6 +27,32 @@ pub struct OpenOptions {
     pub jit_partitions: Option<bool>,
 }
 
+#[napi(object)]
+pub struct RetentionOptions {
+    /// Blocks and partitions older than this (insert time) are deleted.
+    pub max_age_seconds: f64,
+    /// Tail sampling: cpu blocks older than this go unless their process is kept.
+    pub cpu_max_age_seconds: Option<f64>,
+    /// SQL returning `process_id`: processes whose cpu streams are kept (default: logged an error or fatal).
+    pub keep_processes_sql: Option<String>,
+    /// The keep query's time range ends now and starts this long before (default 1 h).
+    pub window_seconds: Option<f64>,
+}
+
+#[napi(object)]
+pub struct RetentionReport {
+    pub blocks_expired: i64,
+    pub cpu_blocks_sampled_out: i64,
+    pub streams_deleted: i64,
+    pub processes_deleted: i64,
+    pub partitions_retired: i64,
+    pub files_deleted: i64,
+}
+
+fn seconds(s: f64) -> chrono::TimeDelta {
+    chrono::TimeDelta::milliseconds((s * 1000.0) as i64)
+}
+
 /// What the engine did since it was opened.
 #[napi(object)]
 pub struct EngineStats {
@@ -119,6 +145,28 @@ impl Engine {
             partitions_written: s.partitions_written.load(Relaxed) as i64,
             partitions_reused: s.partitions_reused.load(Relaxed) as i64,
         }
+    }
+
+    /// Applies retention and tail sampling now; see `lakehouse::retention`.
+    #[napi]
+    pub async fn apply_retention(&self, options: RetentionOptions) -> Result<RetentionReport> {
+        let mut policy = micromegas_analytics::lakehouse::RetentionPolicy { max_age: seconds(options.max_age_seconds), ..Default::default() };
+        policy.cpu_max_age = options.cpu_max_age_seconds.map(seconds);
+        if let Some(sql) = options.keep_processes_sql {
+            policy.keep_processes_sql = sql;
+        }
+        if let Some(w) = options.window_seconds {
+            policy.window = seconds(w);
+        }
+        let r = micromegas_analytics::lakehouse::apply_retention(&self.inner, &policy, chrono::Utc::now()).await.map_err(to_napi)?;
+        Ok(RetentionReport {
+            blocks_expired: r.blocks_expired as i64,
+            cpu_blocks_sampled_out: r.cpu_blocks_sampled_out as i64,
+            streams_deleted: r.streams_deleted as i64,
+            processes_deleted: r.processes_deleted as i64,
+            partitions_retired: r.partitions_retired as i64,
+            files_deleted: r.files_deleted as i64,
+        })
     }
 
     /// Runs `sql` and returns the result as a JSON array of row objects.

@@ -1,7 +1,7 @@
 // The Node-side handle on the Rust engine. Results cross the boundary as Arrow IPC or JSON bytes
 // produced in Rust; nothing here touches rows one by one.
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { native, type EngineStats, type NativeEngine, type OpenOptions } from './native.js';
+import { native, type EngineStats, type NativeEngine, type OpenOptions, type RetentionOptions, type RetentionReport } from './native.js';
 import { parseTime } from './time.js';
 
 export interface QueryOptions {
@@ -22,6 +22,11 @@ export class Engine {
   /** Blocks read and partitions written/reused since the engine was opened. */
   stats(): EngineStats {
     return this.inner.stats();
+  }
+
+  /** Deletes what the retention and tail-sampling policy says, as of now. */
+  applyRetention(options: RetentionOptions): Promise<RetentionReport> {
+    return this.inner.applyRetention(options);
   }
 
   /** Arrow IPC stream bytes. */

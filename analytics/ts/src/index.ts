@@ -1,6 +1,6 @@
 // @micromegas/analytics: SQL over micromegas telemetry.
 export { Engine, type QueryOptions } from './engine.js';
-export type { OpenOptions } from './native.js';
+export type { OpenOptions, RetentionOptions, RetentionReport, EngineStats } from './native.js';
 export { createQueryHandler, createQueryServer, parseQueryRequest, ARROW_STREAM, type QueryHandler, type QueryHandlerOptions } from './server.js';
 export { runQueryCli, type OutputFormat } from './cli.js';
 export { parseTime } from './time.js';

@@ -22,7 +22,24 @@ export interface NativeQueryOptions {
   limit?: number;
 }
 
+export interface RetentionOptions {
+  maxAgeSeconds: number;
+  cpuMaxAgeSeconds?: number;
+  keepProcessesSql?: string;
+  windowSeconds?: number;
+}
+
+export interface RetentionReport {
+  blocksExpired: number;
+  cpuBlocksSampledOut: number;
+  streamsDeleted: number;
+  processesDeleted: number;
+  partitionsRetired: number;
+  filesDeleted: number;
+}
+
 export interface NativeEngine {
+  applyRetention(options: RetentionOptions): Promise<RetentionReport>;
   queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   queryJson(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   stats(): EngineStats;

@@ -15,6 +15,7 @@ const S = '0b7d3c1e-1111-4000-8000-0000000000a1';
 let lake: TestLake;
 let server: Server;
 let base: string;
+let engine: Engine;
 
 before(async () => {
   if (!PG) return;
@@ -26,7 +27,7 @@ before(async () => {
     { msg: 'disk full', level: 2, ns: 500_000_000n },
   ]), 2, 0, 1);
   await lake.addBlock(P, S, logBlock([{ msg: 'crash', level: 1, ns: 1_500_000_000n }]), 1, 1, 2);
-  const engine = await Engine.open({ sqlConnectionString: lake.url, objectStoreUri: lake.objectStoreUri });
+  engine = await Engine.open({ sqlConnectionString: lake.url, objectStoreUri: lake.objectStoreUri });
   server = createQueryServer(engine);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -112,4 +113,15 @@ test('the query CLI prints csv and json', { skip: !PG && 'MICROMEGAS_TEST_PG_URL
   const err = capture();
   assert.equal(await runQueryCli(['SELEC 1'], capture().stream, err.stream), 1);
   assert.match(err.chunks.join(''), /SELEC/);
+});
+
+test('retention through the engine deletes the expired blocks and what only they held', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  // The blocks were inserted in the past (T0); a zero max age expires them all.
+  const report = await engine.applyRetention({ maxAgeSeconds: 0 });
+  assert.deepEqual(
+    [report.blocksExpired, report.streamsDeleted, report.processesDeleted, report.cpuBlocksSampledOut],
+    [2, 1, 1, 0],
+  );
+  const res = await post('/api/query', { sql: 'SELECT count(*) AS n FROM log_entries' });
+  assert.deepEqual(await res.json(), [{ n: 0 }]);
 });
