@@ -9,22 +9,13 @@ import { randomUUID } from 'node:crypto';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Engine } from '../src/index.js';
 import { native } from '../src/native.js';
-import { TestLake, RUST_LOG_DEPS, RUST_LOG_OBJS, cbor, m, udt, u64, u32, rec, str, payload } from '../support/lake.js';
+import { TestLake, RUST_LOG_DEPS, RUST_LOG_OBJS, CPU_DEPS, CPU_OBJS, cbor, m, udt, u64, u32, rec, str, payload } from '../support/lake.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 5_000_000);
 const PER_BLOCK = 20_000;
 const PG = process.env.MICROMEGAS_TEST_PG_URL ?? process.env.MICROMEGAS_SQL_CONNECTION_STRING;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-const CPU_DEPS = cbor([
-  udt('SpanRecord', 48, false, [m('id', 'u64', 0, 8, false), m('name', '*', 8, 8, true), m('target', '*', 16, 8, true),
-    m('module_path', '*', 24, 8, true), m('file', '*', 32, 8, true), m('line', 'u32', 40, 4, false), m('lod', 'u32', 44, 4, false)]),
-  udt('StaticString', 0, false),
-]);
-const CPU_OBJS = cbor([
-  udt('BeginThreadSpanEvent', 16, false, [m('thread_span_desc', '&', 0, 8, true), m('time', 'i64', 8, 8, false)]),
-  udt('EndThreadSpanEvent', 16, false, [m('thread_span_desc', '&', 0, 8, true), m('time', 'i64', 8, 8, false)]),
-]);
 const MET_DEPS = cbor([
   udt('StaticString', 0, false),
   udt('MetricMetadataDependency', 48, false, [m('id', 'u64', 0, 8, false), m('name', '*', 8, 8, true), m('unit', '*', 16, 8, true),

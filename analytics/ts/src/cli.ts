@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // micromegas-query "SELECT …" [--begin 1h|RFC3339] [--end RFC3339] [--limit N]
 //                  [--format table|csv|json|arrow]
+// micromegas-query perfetto <process_id> -o trace.json [--begin …] [--end …]
 // Reads MICROMEGAS_SQL_CONNECTION_STRING and MICROMEGAS_OBJECT_STORE_URI.
 import { parseArgs } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
+import { writeFileSync } from 'node:fs';
 import { Engine } from './engine.js';
+import { exportPerfettoTrace } from './perfetto.js';
 import { toCsv, toTextTable } from './format.js';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'arrow';
@@ -59,7 +62,32 @@ export async function runQueryCli(argv: string[], out: NodeJS.WritableStream = p
   }
 }
 
+/** `perfetto <process_id> -o trace.json [--begin --end]`: writes a Chrome JSON trace. */
+export async function runPerfettoCli(argv: string[], err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, begin: { type: 'string' }, end: { type: 'string' } } });
+  } catch (e) {
+    err.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const [processId] = parsed.positionals;
+  if (!processId || !parsed.values.output) {
+    err.write('usage: micromegas-query perfetto <process_id> -o trace.json [--begin 1h|RFC3339] [--end RFC3339]\n');
+    return 2;
+  }
+  try {
+    const trace = await exportPerfettoTrace(await Engine.open(), processId, { begin: parsed.values.begin, end: parsed.values.end });
+    writeFileSync(parsed.values.output, JSON.stringify(trace));
+    return 0;
+  } catch (e) {
+    err.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
-  runQueryCli(process.argv.slice(2)).then((code) => process.exit(code));
+  const args = process.argv.slice(2);
+  (args[0] === 'perfetto' ? runPerfettoCli(args.slice(1)) : runQueryCli(args)).then((code) => process.exit(code));
 }

@@ -2,8 +2,9 @@
 export { Engine, type QueryOptions } from './engine.js';
 export type { OpenOptions, RetentionOptions, RetentionReport, EngineStats } from './native.js';
 export { createQueryHandler, createQueryServer, parseQueryRequest, ARROW_STREAM, type QueryHandler, type QueryHandlerOptions } from './server.js';
-export { runQueryCli, type OutputFormat } from './cli.js';
+export { runQueryCli, runPerfettoCli, type OutputFormat } from './cli.js';
 export { parseTime } from './time.js';
+export { exportPerfettoTrace, type TraceEvent } from './perfetto.js';
 
 import { Engine, type QueryOptions } from './engine.js';
 

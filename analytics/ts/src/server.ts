@@ -3,6 +3,7 @@
 // `Accept: application/vnd.apache.arrow.stream`. Bad SQL answers 400 with the engine's message.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Engine, QueryOptions } from './engine.js';
+import { exportPerfettoTrace } from './perfetto.js';
 
 export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 const MAX_BODY = 1024 * 1024;
@@ -68,10 +69,23 @@ function sendError(res: ServerResponse, status: number, message: string) {
 export function createQueryHandler(engine: Engine, options: QueryHandlerOptions = {}): QueryHandler {
   return async (req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== '/api/query' && path !== '/gateway/query') return false;
+    if (path !== '/api/query' && path !== '/gateway/query' && path !== '/api/perfetto') return false;
     try {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       if (options.authorize && !(await options.authorize(req))) throw new HttpError(401, 'unauthorized');
+      if (path === '/api/perfetto') {
+        // {process_id, begin?, end?} → Chrome JSON trace (opens in the Perfetto UI).
+        const body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
+        let trace;
+        try {
+          trace = await exportPerfettoTrace(engine, String(body.process_id ?? ''), { begin: body.begin, end: body.end });
+        } catch (e) {
+          throw new HttpError(statusOf((e as Error).message), (e as Error).message);
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(trace));
+        return true;
+      }
       const { sql, options: q } = parseQueryRequest(await readBody(req));
       const wantsArrow = (req.headers.accept ?? '').includes(ARROW_STREAM);
       let bytes: Buffer;

@@ -84,6 +84,31 @@ export function logBlock(events: { msg: string; level: number; ns: bigint }[]): 
   return payload(Buffer.concat(deps), Buffer.concat(objs));
 }
 
+/** Rust thread-stream tables (reference §4.2), reduced to plain begin/end span events. */
+export const CPU_DEPS = cbor([
+  udt('SpanRecord', 48, false, [m('id', 'u64', 0, 8, false), m('name', '*', 8, 8, true), m('target', '*', 16, 8, true),
+    m('module_path', '*', 24, 8, true), m('file', '*', 32, 8, true), m('line', 'u32', 40, 4, false), m('lod', 'u32', 44, 4, false)]),
+  udt('StaticString', 0, false),
+]);
+export const CPU_OBJS = cbor([
+  udt('BeginThreadSpanEvent', 16, false, [m('thread_span_desc', '&', 0, 8, true), m('time', 'i64', 8, 8, false)]),
+  udt('EndThreadSpanEvent', 16, false, [m('thread_span_desc', '&', 0, 8, true), m('time', 'i64', 8, 8, false)]),
+]);
+
+/** A cpu block of sequential spans (name, begin and end in ns since process start). */
+export function threadSpanBlock(spans: { name: string; begin: bigint; end: bigint }[]): Buffer {
+  const deps: Buffer[] = [rec(1, Buffer.concat([u64(1n), Buffer.from('game')]), true), rec(1, Buffer.concat([u64(2n), Buffer.from('g.rs')]), true)];
+  const objs: Buffer[] = [];
+  spans.forEach((s, i) => {
+    const nameId = 10n + BigInt(i);
+    const desc = 100n + BigInt(i);
+    deps.push(rec(1, Buffer.concat([u64(nameId), Buffer.from(s.name)]), true));
+    deps.push(rec(0, Buffer.concat([u64(desc), u64(nameId), u64(1n), u64(1n), u64(2n), u32(i + 1), u32(1)]), false));
+    objs.push(rec(0, Buffer.concat([u64(desc), u64(s.begin)]), false), rec(1, Buffer.concat([u64(desc), u64(s.end)]), false));
+  });
+  return payload(Buffer.concat(deps), Buffer.concat(objs));
+}
+
 export const T0 = new Date('2026-11-24T12:00:00Z');
 
 export class TestLake {

@@ -5,12 +5,16 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { tableFromIPC } from 'apache-arrow';
-import { Engine, createQueryServer, runQueryCli, ARROW_STREAM } from '../src/index.js';
-import { TestLake, logBlock } from '../support/lake.js';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, createQueryServer, runQueryCli, runPerfettoCli, exportPerfettoTrace, ARROW_STREAM } from '../src/index.js';
+import { TestLake, logBlock, threadSpanBlock, CPU_DEPS, CPU_OBJS } from '../support/lake.js';
 
 const PG = process.env.MICROMEGAS_TEST_PG_URL;
 const P = '0b7d3c1e-1111-4000-8000-000000000001';
 const S = '0b7d3c1e-1111-4000-8000-0000000000a1';
+const C = '0b7d3c1e-1111-4000-8000-0000000000c1';
 
 let lake: TestLake;
 let server: Server;
@@ -27,6 +31,11 @@ before(async () => {
     { msg: 'disk full', level: 2, ns: 500_000_000n },
   ]), 2, 0, 1);
   await lake.addBlock(P, S, logBlock([{ msg: 'crash', level: 1, ns: 1_500_000_000n }]), 1, 1, 2);
+  await lake.addStream(C, P, CPU_DEPS, CPU_OBJS, 'cpu');
+  await lake.addBlock(P, C, threadSpanBlock([
+    { name: 'tick', begin: 100_000_000n, end: 116_000_000n },
+    { name: 'render', begin: 120_000_000n, end: 125_500_000n },
+  ]), 4, 0, 1);
   engine = await Engine.open({ sqlConnectionString: lake.url, objectStoreUri: lake.objectStoreUri });
   server = createQueryServer(engine);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -115,12 +124,38 @@ test('the query CLI prints csv and json', { skip: !PG && 'MICROMEGAS_TEST_PG_URL
   assert.match(err.chunks.join(''), /SELEC/);
 });
 
+test('the Perfetto export has the process, one thread track and its spans in microseconds', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const { traceEvents } = await exportPerfettoTrace(engine, P);
+  const t0us = Date.parse('2026-11-24T12:00:00Z') * 1000;
+  assert.deepEqual(traceEvents.filter((e) => e.ph === 'M').map((e) => e.args?.name), ['server.exe', 'thread-1']);
+  assert.deepEqual(
+    traceEvents.filter((e) => e.ph === 'X').map((e) => [e.name, e.ts - t0us, e.dur, e.tid]),
+    [['tick', 100_000, 16_000, 1], ['render', 120_000, 5_500, 1]],
+  );
+  const ranged = await exportPerfettoTrace(engine, P, { begin: '2026-11-24T12:00:00.118Z', end: '2026-11-24T12:00:01Z' });
+  assert.deepEqual(ranged.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name), ['render']);
+});
+
+test('the Perfetto export is served over HTTP and written by the CLI', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/perfetto', { process_id: P });
+  assert.equal(res.status, 200);
+  const names = (await res.json()).traceEvents.filter((e: { ph: string }) => e.ph === 'X').map((e: { name: string }) => e.name);
+  assert.deepEqual(names, ['tick', 'render']);
+  const bad = await post('/api/perfetto', { process_id: 'nope' });
+  assert.equal(bad.status, 400);
+  process.env.MICROMEGAS_SQL_CONNECTION_STRING = lake.url;
+  process.env.MICROMEGAS_OBJECT_STORE_URI = lake.objectStoreUri;
+  const out = join(tmpdir(), `mm-trace-${process.pid}.json`);
+  assert.equal(await runPerfettoCli([P, '-o', out]), 0);
+  assert.equal(JSON.parse(readFileSync(out, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X').length, 2);
+});
+
 test('retention through the engine deletes the expired blocks and what only they held', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
   // The blocks were inserted in the past (T0); a zero max age expires them all.
   const report = await engine.applyRetention({ maxAgeSeconds: 0 });
   assert.deepEqual(
     [report.blocksExpired, report.streamsDeleted, report.processesDeleted, report.cpuBlocksSampledOut],
-    [2, 1, 1, 0],
+    [3, 2, 1, 0],
   );
   const res = await post('/api/query', { sql: 'SELECT count(*) AS n FROM log_entries' });
   assert.deepEqual(await res.json(), [{ n: 0 }]);
