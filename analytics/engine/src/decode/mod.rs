@@ -1,0 +1,87 @@
+//! Block decoding: CBOR payload → LZ4 frames → transit queues → generic objects.
+//!
+//! Everything here reads bytes from the object store, so every read is checked (`try_*`).
+
+mod parser;
+mod payload;
+mod reader;
+mod strings;
+mod udt;
+mod value;
+
+pub use parser::{try_for_each_object, try_parse_pod, try_read_dependencies, DependencyMap};
+pub use payload::{try_decode_payload, try_lz4_frame_decompress, BlockBuffers};
+pub use udt::{Member, Udt, UdtTable};
+pub use value::{Object, Value, PROPERTY_SET};
+
+use anyhow::{Context, Result};
+use std::sync::Arc;
+
+/// The two type tables of a stream (`streams.dependencies_metadata`, `streams.objects_metadata`).
+#[derive(Debug, Clone, Default)]
+pub struct StreamTypes {
+    pub dependencies: UdtTable,
+    pub objects: UdtTable,
+}
+
+impl StreamTypes {
+    /// From a StreamInfo envelope (`insert_stream` body), where the two tables are CBOR arrays.
+    pub fn try_from_stream_info(stream_info: &[u8]) -> Result<Self> {
+        let v: ciborium::value::Value = ciborium::de::from_reader(stream_info)
+            .map_err(|e| anyhow::anyhow!("invalid CBOR in StreamInfo ({} bytes): {e}", stream_info.len()))?;
+        let map = v.as_map().ok_or_else(|| anyhow::anyhow!("StreamInfo is not a CBOR map"))?;
+        let table = |key: &str| -> Result<UdtTable> {
+            let field = map
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(key))
+                .map(|(_, v)| v)
+                .ok_or_else(|| anyhow::anyhow!("StreamInfo has no `{key}`"))?;
+            UdtTable::try_from_value(field).with_context(|| format!("StreamInfo `{key}`"))
+        };
+        Ok(Self { dependencies: table("dependencies_metadata")?, objects: table("objects_metadata")? })
+    }
+
+    pub fn try_from_cbor(dependencies_metadata: &[u8], objects_metadata: &[u8]) -> Result<Self> {
+        Ok(Self {
+            dependencies: UdtTable::try_from_cbor(dependencies_metadata, "dependencies_metadata")?,
+            objects: UdtTable::try_from_cbor(objects_metadata, "objects_metadata")?,
+        })
+    }
+}
+
+/// Decodes a stored payload and calls `f(index_in_block, event)` for each event.
+pub fn try_for_each_event(
+    payload: &[u8],
+    types: &StreamTypes,
+    f: impl FnMut(usize, Arc<Object>) -> Result<()>,
+) -> Result<()> {
+    let buffers = try_decode_payload(payload)?;
+    let deps = try_read_dependencies(&buffers.dependencies, &types.dependencies).context("reading dependencies")?;
+    try_for_each_object(&buffers.objects, &types.objects, &deps, f).context("reading objects")
+}
+
+/// The stored payload of an `insert_block` body: its `payload` entry re-encoded alone, as the
+/// ingestion side stores it.
+pub fn try_payload_of_block_envelope(body: &[u8]) -> Result<Vec<u8>> {
+    let v: ciborium::value::Value =
+        ciborium::de::from_reader(body).map_err(|e| anyhow::anyhow!("invalid CBOR in block envelope ({} bytes): {e}", body.len()))?;
+    let map = v.as_map().ok_or_else(|| anyhow::anyhow!("block envelope is not a CBOR map"))?;
+    let payload = map
+        .iter()
+        .find(|(k, _)| k.as_text() == Some("payload"))
+        .map(|(_, v)| v)
+        .ok_or_else(|| anyhow::anyhow!("block envelope has no `payload`"))?;
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(payload, &mut out).map_err(|e| anyhow::anyhow!("re-encoding payload: {e}"))?;
+    Ok(out)
+}
+
+/// Decodes a whole payload into its events (tests, `parse_block`, golden vectors).
+pub fn try_decode_events(payload: &[u8], types: &StreamTypes) -> Result<Vec<Arc<Object>>> {
+    let mut events = Vec::new();
+    try_for_each_event(payload, types, |_, e| {
+        events.push(e);
+        Ok(())
+    })?;
+    Ok(events)
+}

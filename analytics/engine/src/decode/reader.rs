@@ -1,0 +1,90 @@
+//! Checked reads over bytes that came from the network or the object store.
+//!
+//! Every read names what it was reading, how many bytes it needed and how many were left, so a
+//! corrupt block produces a one-line error instead of a panic.
+
+use anyhow::{bail, Result};
+
+/// A cursor over untrusted bytes. Only `try_*` reads exist: payloads are never trusted.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    /// Takes `n` bytes; `what` names the field for the error message.
+    pub fn try_take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            bail!(
+                "truncated buffer: {what} at offset {} runs past the end: need {n} bytes, have {}",
+                self.pos,
+                self.remaining()
+            );
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    /// Like [`Reader::try_take`], naming the field only when the read fails (hot path).
+    pub fn try_take_with(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
+        if n > self.remaining() {
+            return self.try_take(n, &what());
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn try_u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.try_take(1, what)?[0])
+    }
+
+    pub fn try_u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.try_take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn try_u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.try_take(8, what)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub fn try_i64(&mut self, what: &str) -> Result<i64> {
+        Ok(self.try_u64(what)? as i64)
+    }
+
+    /// The rest of the buffer.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
+    }
+}
+
+/// Reads a little-endian scalar at `offset` inside `window`, checked.
+pub fn try_read_at<const N: usize>(window: &[u8], offset: usize, what: &str) -> Result<[u8; N]> {
+    match offset.checked_add(N) {
+        Some(end) if end <= window.len() => Ok(window[offset..end].try_into().expect("N bytes")),
+        _ => bail!(
+            "truncated window: {what} at offset {offset} runs past the end: need {N} bytes, have {}",
+            window.len().saturating_sub(offset)
+        ),
+    }
+}

@@ -1,0 +1,157 @@
+//! The engine a Node process opens once: metadata, object store, views, and query execution.
+
+use crate::lakehouse::Lakehouse;
+use crate::metadata::{MetadataSource, PgMetadata};
+use crate::sql::{make_session, project_batches, BatchSource};
+use crate::store::open_object_store;
+use crate::time::TimeRange;
+use crate::views::{all_views, Instance, View, ViewContext};
+use anyhow::{anyhow, bail, Result};
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// PostgreSQL URL (`MICROMEGAS_SQL_CONNECTION_STRING`).
+    pub sql_connection_string: String,
+    /// `file:///path` or `s3://bucket/prefix` (`MICROMEGAS_OBJECT_STORE_URI`).
+    pub object_store_uri: String,
+    /// Cap on DataFusion's tracked memory per query, in bytes.
+    pub memory_limit: Option<usize>,
+    /// Queries running longer fail with a timeout error.
+    pub query_timeout: Option<Duration>,
+    /// Turn block views into Parquet partitions recorded in PostgreSQL (ETL on demand).
+    pub jit_partitions: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub range: Option<TimeRange>,
+    pub limit: Option<usize>,
+}
+
+pub struct QueryResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Reads views straight from blocks, with no persistence.
+#[derive(Debug)]
+pub struct DirectSource {
+    ctx: ViewContext,
+}
+
+impl std::fmt::Debug for ViewContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ViewContext")
+    }
+}
+
+impl DirectSource {
+    pub fn new(ctx: ViewContext) -> Self {
+        Self { ctx }
+    }
+}
+
+#[async_trait]
+impl BatchSource for DirectSource {
+    async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        project_batches(view.make_batches(&self.ctx, instance, range).await?, projection)
+    }
+}
+
+pub struct Engine {
+    pg: Arc<PgMetadata>,
+    views: Vec<Arc<dyn View>>,
+    view_ctx: ViewContext,
+    source: Arc<dyn BatchSource>,
+    config: EngineConfig,
+}
+
+impl Engine {
+    pub async fn open(config: EngineConfig) -> Result<Self> {
+        if config.sql_connection_string.is_empty() {
+            bail!("no PostgreSQL connection string: set MICROMEGAS_SQL_CONNECTION_STRING");
+        }
+        if config.object_store_uri.is_empty() {
+            bail!("no object store: set MICROMEGAS_OBJECT_STORE_URI");
+        }
+        let pg = Arc::new(PgMetadata::connect(&config.sql_connection_string).await?);
+        let store = open_object_store(&config.object_store_uri)?;
+        let view_ctx = ViewContext { metadata: pg.clone() as Arc<dyn MetadataSource>, store, stats: Default::default() };
+        let source: Arc<dyn BatchSource> = if config.jit_partitions {
+            let (client, connection) = tokio_postgres::connect(&config.sql_connection_string, tokio_postgres::NoTls).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Arc::new(Lakehouse::new(view_ctx.clone(), client).await?)
+        } else {
+            Arc::new(DirectSource::new(view_ctx.clone()))
+        };
+        Ok(Self { pg, views: all_views(), view_ctx, source, config })
+    }
+
+    pub fn view_context(&self) -> &ViewContext {
+        &self.view_ctx
+    }
+
+    /// The metadata connection (retention deletes through it).
+    pub fn metadata_client(&self) -> &tokio_postgres::Client {
+        self.pg.client()
+    }
+
+    pub fn stats(&self) -> &crate::views::Stats {
+        &self.view_ctx.stats
+    }
+
+    pub fn views(&self) -> &[Arc<dyn View>] {
+        &self.views
+    }
+
+    /// Plans and runs `sql`; errors carry the engine's own message.
+    pub async fn query(&self, sql: &str, options: &QueryOptions) -> Result<QueryResult> {
+        let run = async {
+            let ctx = make_session(&self.views, options.range, self.source.clone(), self.config.memory_limit)?;
+            let mut df = ctx.sql(sql).await?;
+            if let Some(limit) = options.limit {
+                df = df.limit(0, Some(limit))?;
+            }
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok::<_, anyhow::Error>(QueryResult { schema, batches })
+        };
+        match self.config.query_timeout {
+            Some(t) => tokio::time::timeout(t, run)
+                .await
+                .map_err(|_| anyhow!("query timed out after {} ms", t.as_millis()))?,
+            None => run.await,
+        }
+    }
+}
+
+/// Arrow IPC stream bytes (schema, dictionaries, batches).
+pub fn to_ipc_stream(result: &QueryResult) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &result.schema)?;
+        for b in &result.batches {
+            w.write(b)?;
+        }
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+/// A JSON array of row objects.
+pub fn to_json_rows(result: &QueryResult) -> Result<Vec<u8>> {
+    let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    for b in &result.batches {
+        w.write(b)?;
+    }
+    w.finish()?;
+    let out = w.into_inner();
+    Ok(if out.is_empty() { b"[]".to_vec() } else { out })
+}

@@ -1,0 +1,115 @@
+//! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
+
+use super::ViewContext;
+use crate::decode::{try_for_each_event, Object, StreamTypes};
+use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
+use crate::store::fetch_block_payload;
+use crate::time::TickConverter;
+use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Object-store reads in flight per query.
+const FETCH_CONCURRENCY: usize = 32;
+
+/// One stream's blocks (ordered by `begin_ticks`) with everything needed to decode them.
+pub struct StreamBlocks {
+    pub process: Arc<ProcessRow>,
+    pub stream: Arc<StreamRow>,
+    pub types: Arc<StreamTypes>,
+    pub converter: TickConverter,
+    pub blocks: Vec<(BlockRow, bytes::Bytes)>,
+}
+
+/// Lists the matching blocks, groups them by stream and fetches their payloads.
+pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Result<Vec<StreamBlocks>> {
+    let blocks = ctx.metadata.blocks(filter).await?;
+    let mut processes: HashMap<String, Arc<ProcessRow>> = HashMap::new();
+    let mut out: Vec<StreamBlocks> = Vec::new();
+    let mut pending: Vec<BlockRow> = Vec::new();
+    let mut groups: Vec<(Arc<ProcessRow>, Arc<StreamRow>, Arc<StreamTypes>, Vec<BlockRow>)> = Vec::new();
+    for b in blocks {
+        if pending.last().is_some_and(|p| p.stream_id != b.stream_id) {
+            groups.push(make_group(ctx, &mut processes, std::mem::take(&mut pending)).await?);
+        }
+        pending.push(b);
+    }
+    if !pending.is_empty() {
+        groups.push(make_group(ctx, &mut processes, pending).await?);
+    }
+    for (process, stream, types, blocks) in groups {
+        ctx.stats.blocks_read.fetch_add(blocks.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let store = ctx.store.clone();
+        let fetched: Vec<(BlockRow, bytes::Bytes)> = futures::stream::iter(blocks.into_iter().map(|b| {
+            let store = store.clone();
+            async move {
+                let payload = fetch_block_payload(store.as_ref(), &b).await?;
+                Ok::<_, anyhow::Error>((b, payload))
+            }
+        }))
+        .buffered(FETCH_CONCURRENCY)
+        .try_collect()
+        .await?;
+        let converter = TickConverter::new(
+            process.start_time,
+            process.start_ticks,
+            process.tsc_frequency,
+            process.last_block_end_time.zip(process.last_block_end_ticks),
+        );
+        out.push(StreamBlocks { process, stream, types, converter, blocks: fetched });
+    }
+    Ok(out)
+}
+
+async fn make_group(
+    ctx: &ViewContext,
+    processes: &mut HashMap<String, Arc<ProcessRow>>,
+    blocks: Vec<BlockRow>,
+) -> Result<(Arc<ProcessRow>, Arc<StreamRow>, Arc<StreamTypes>, Vec<BlockRow>)> {
+    let first = &blocks[0];
+    let stream = ctx
+        .metadata
+        .stream(&first.stream_id)
+        .await?
+        .with_context(|| format!("block {} refers to unknown stream {}", first.block_id, first.stream_id))?;
+    let process = match processes.get(&first.process_id) {
+        Some(p) => p.clone(),
+        None => {
+            let p = Arc::new(
+                ctx.metadata
+                    .process(&first.process_id)
+                    .await?
+                    .with_context(|| format!("block {} refers to unknown process {}", first.block_id, first.process_id))?,
+            );
+            processes.insert(first.process_id.clone(), p.clone());
+            p
+        }
+    };
+    let types = StreamTypes::try_from_cbor(&stream.dependencies_metadata, &stream.objects_metadata)
+        .with_context(|| format!("metadata of stream {}", stream.stream_id))?;
+    Ok((process, Arc::new(stream), Arc::new(types), blocks))
+}
+
+/// Calls `f(block, index_in_block, event)` for each event of each block, in order.
+///
+/// A block that fails to decode is skipped with a message naming it: one corrupt block from one
+/// client must not make a whole view unreadable. The message goes to stderr.
+pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usize, &Object)) {
+    let mut events: Vec<Arc<Object>> = Vec::new();
+    for (block, payload) in &sb.blocks {
+        events.clear();
+        let r = try_for_each_event(payload, &sb.types, |_, e| {
+            events.push(e);
+            Ok(())
+        });
+        match r {
+            // Emit only whole blocks, so a block corrupt in its middle contributes no rows.
+            Ok(()) => events.iter().enumerate().for_each(|(i, e)| f(block, i, e)),
+            Err(e) => eprintln!(
+                "micromegas-analytics: skipping corrupt block {} of stream {}: {e:#}",
+                block.block_id, block.stream_id
+            ),
+        }
+    }
+}

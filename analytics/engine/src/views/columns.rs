@@ -1,0 +1,109 @@
+//! Column types and builders shared by the views.
+
+use datafusion::arrow::array::{StringDictionaryBuilder, TimestampNanosecondBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, TimeUnit};
+
+pub type DictBuilder = StringDictionaryBuilder<Int32Type>;
+
+/// `Timestamp(Nanosecond, "+00:00")`.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into()))
+}
+
+/// `Dictionary(Int32, Utf8)`.
+pub fn dict_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+pub fn ts(name: &str) -> Field {
+    Field::new(name, ts_type(), false)
+}
+
+pub fn dict(name: &str) -> Field {
+    Field::new(name, dict_type(), false)
+}
+
+pub fn ts_builder() -> TimestampNanosecondBuilder {
+    TimestampNanosecondBuilder::new().with_timezone("+00:00")
+}
+
+use crate::decode::{Object, Value};
+use std::collections::HashMap;
+
+/// Property sets as JSON object text, memoized by the identity of the shared dependency object
+/// (every event of a block points at the same few property sets).
+#[derive(Default)]
+pub struct PropertiesJson {
+    cache: HashMap<usize, String>,
+}
+
+impl PropertiesJson {
+    pub fn get(&mut self, props: Option<&std::sync::Arc<Object>>) -> &str {
+        match props {
+            None => "{}",
+            Some(p) => {
+                let key = std::sync::Arc::as_ptr(p) as usize;
+                self.cache.entry(key).or_insert_with(|| property_set_json(p))
+            }
+        }
+    }
+
+    /// Must be called between blocks: pointers are only stable while the block's objects live.
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+}
+
+pub fn property_set_json(p: &Object) -> String {
+    let mut m = serde_json::Map::new();
+    for (k, v) in &p.members {
+        let v = match v {
+            Value::String(s) => serde_json::Value::String(s.to_string()),
+            other => other.to_json(),
+        };
+        m.insert(k.to_string(), v);
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Call-site identity of a span: FNV-1a over name, file and line.
+pub fn call_site_hash(name: &str, file: &str, line: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes().chain([0]).chain(file.bytes()).chain([0]).chain(line.to_le_bytes()) {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// Call-site description of a span event: from its descriptor, or its location plus `name`.
+pub struct CallSite {
+    pub name: std::sync::Arc<str>,
+    pub target: std::sync::Arc<str>,
+    pub filename: std::sync::Arc<str>,
+    pub line: u32,
+}
+
+impl CallSite {
+    /// `desc_member` is e.g. `thread_span_desc`, `loc_member` e.g. `thread_span_location`.
+    pub fn of(e: &Object, desc_member: &str, loc_member: &str) -> Option<CallSite> {
+        let empty = || std::sync::Arc::<str>::from("");
+        let (site, name) = match e.get_object(desc_member) {
+            Some(d) => (d, d.get_str("name").cloned()),
+            None => {
+                let loc = e.get_object(loc_member)?;
+                (loc, e.get_str("name").cloned())
+            }
+        };
+        Some(CallSite {
+            name: name.unwrap_or_else(empty),
+            target: site.get_str("target").cloned().unwrap_or_else(empty),
+            filename: site.get_str("file").cloned().unwrap_or_else(empty),
+            line: site.get_u32("line").unwrap_or(0),
+        })
+    }
+
+    pub fn hash(&self) -> u32 {
+        call_site_hash(&self.name, &self.filename, self.line)
+    }
+}

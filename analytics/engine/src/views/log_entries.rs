@@ -1,0 +1,174 @@
+//! `log_entries`: one row per log event of `log` streams.
+
+use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
+use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use crate::decode::{Object, Value};
+use crate::metadata::BlockFilter;
+use crate::time::TimeRange;
+use anyhow::Result;
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Int32Builder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::{Arc, LazyLock};
+
+#[derive(Debug)]
+pub struct LogEntriesView;
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        dict("process_id"),
+        dict("stream_id"),
+        dict("block_id"),
+        ts("insert_time"),
+        dict("exe"),
+        dict("username"),
+        dict("computer"),
+        ts("time"),
+        dict("target"),
+        Field::new("level", DataType::Int32, false),
+        Field::new("msg", DataType::Utf8, false),
+        dict("properties"),
+        dict("process_properties"),
+    ]))
+});
+
+/// Level names a `TaggedLogString` may carry in its `level` property.
+fn level_from_name(name: &str) -> Option<i32> {
+    match name.to_ascii_lowercase().as_str() {
+        "fatal" => Some(1),
+        "error" => Some(2),
+        "warn" | "warning" => Some(3),
+        "info" => Some(4),
+        "debug" => Some(5),
+        "trace" => Some(6),
+        _ => name.parse().ok(),
+    }
+}
+
+/// Reads a log event generically: members on the event win, then the call-site descriptor.
+fn log_fields(e: &Object) -> Option<(i64, i32, Arc<str>, Arc<str>, Option<Arc<Object>>)> {
+    let time = e.get_i64("time")?;
+    let desc = e.get_object("desc");
+    let msg = e.get_str("msg").or_else(|| desc.and_then(|d| d.get_str("fmt_str")))?.clone();
+    let mut level = e.get_u32("level").or_else(|| desc.and_then(|d| d.get_u32("level"))).unwrap_or(0) as i32;
+    let mut target = e
+        .get_str("target")
+        .or_else(|| desc.and_then(|d| d.get_str("target")))
+        .cloned()
+        .unwrap_or_else(|| Arc::from(""));
+    let props = e.get_object("properties").cloned();
+    if &*e.type_name == "TaggedLogString" {
+        if let Some(p) = &props {
+            if let Some(Value::String(t)) = p.get("target") {
+                target = t.clone();
+            }
+            if let Some(l) = p.get_str("level").and_then(|l| level_from_name(l)) {
+                level = l;
+            }
+        }
+    }
+    Some((time, level, target, msg, props))
+}
+
+#[async_trait]
+impl View for LogEntriesView {
+    fn name(&self) -> &'static str {
+        "log_entries"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        SCHEMA.clone()
+    }
+
+    fn source(&self) -> ViewSource {
+        ViewSource::Blocks { tag: "log" }
+    }
+
+    fn instance(&self, id: &str) -> Result<Instance> {
+        if id == "global" {
+            return Ok(Instance::Global);
+        }
+        Ok(Instance::Process(parse_uuid(self.name(), id)?))
+    }
+
+    fn has_global_instance(&self) -> bool {
+        true
+    }
+
+    async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
+        let filter = BlockFilter {
+            process_id: match instance {
+                Instance::Process(p) => Some(p.clone()),
+                _ => None,
+            },
+            tag: Some("log".into()),
+            range,
+            ..Default::default()
+        };
+        let streams = load_stream_blocks(ctx, &filter).await?;
+        Ok(vec![self.rows_from_blocks(&streams, range)?])
+    }
+
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+        let mut process_id = DictBuilder::new();
+        let mut stream_id = DictBuilder::new();
+        let mut block_id = DictBuilder::new();
+        let mut insert_time = ts_builder();
+        let mut exe = DictBuilder::new();
+        let mut username = DictBuilder::new();
+        let mut computer = DictBuilder::new();
+        let mut time = ts_builder();
+        let mut target = DictBuilder::new();
+        let mut level = Int32Builder::new();
+        let mut msg = StringBuilder::new();
+        let mut properties = DictBuilder::new();
+        let mut process_properties = DictBuilder::new();
+        let mut props_json = PropertiesJson::default();
+        for sb in streams {
+            let p = &sb.process;
+            let mut current_block = String::new();
+            decode_stream_blocks(sb, |block, _, e| {
+                if block.block_id != current_block {
+                    current_block.clone_from(&block.block_id);
+                    props_json.clear();
+                }
+                let Some((ticks, lvl, tgt, text, props)) = log_fields(e) else { return };
+                let t = sb.converter.ticks_to_ns(ticks);
+                if range.is_some_and(|r| !r.contains(t)) {
+                    return;
+                }
+                process_id.append_value(&p.process_id);
+                stream_id.append_value(&block.stream_id);
+                block_id.append_value(&block.block_id);
+                insert_time.append_value(crate::time::to_ns(block.insert_time));
+                exe.append_value(&p.exe);
+                username.append_value(&p.username);
+                computer.append_value(&p.computer);
+                time.append_value(t);
+                target.append_value(&*tgt);
+                level.append_value(lvl);
+                msg.append_value(&*text);
+                properties.append_value(props_json.get(props.as_ref()));
+                process_properties.append_value(&p.properties);
+            });
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(process_id.finish()),
+            Arc::new(stream_id.finish()),
+            Arc::new(block_id.finish()),
+            Arc::new(insert_time.finish()),
+            Arc::new(exe.finish()),
+            Arc::new(username.finish()),
+            Arc::new(computer.finish()),
+            Arc::new(time.finish()),
+            Arc::new(target.finish()),
+            Arc::new(level.finish()),
+            Arc::new(msg.finish()),
+            Arc::new(properties.finish()),
+            Arc::new(process_properties.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+}

@@ -1,0 +1,179 @@
+//! `measures`: one row per metric event of `metrics` streams.
+
+use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
+use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use crate::decode::{Object, Value};
+use crate::metadata::BlockFilter;
+use crate::time::{TickConverter, TimeRange};
+use anyhow::Result;
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Float64Builder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::{Arc, LazyLock};
+
+#[derive(Debug)]
+pub struct MeasuresView;
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        dict("process_id"),
+        dict("stream_id"),
+        dict("block_id"),
+        ts("insert_time"),
+        dict("exe"),
+        dict("username"),
+        dict("computer"),
+        ts("time"),
+        dict("target"),
+        dict("name"),
+        dict("unit"),
+        Field::new("value", DataType::Float64, false),
+        dict("properties"),
+        dict("process_properties"),
+    ]))
+});
+
+struct Measure {
+    time: i64,
+    target: Arc<str>,
+    name: Arc<str>,
+    unit: Arc<str>,
+    value: f64,
+    properties: Option<Arc<Object>>,
+}
+
+/// Reads a metric event: `value` and `time` on the event, name/unit/target on `desc`, overridden
+/// by the tagged events' properties. Integer values in `ticks` become seconds.
+fn measure(e: &Object, converter: &TickConverter) -> Option<Measure> {
+    let time = e.get_i64("time")?;
+    let desc = e.get_object("desc")?;
+    let props = e.get_object("properties").cloned();
+    let from = |key: &str| -> Arc<str> {
+        props
+            .as_ref()
+            .and_then(|p| p.get_str(key))
+            .or_else(|| desc.get_str(key))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    };
+    let (target, name, mut unit) = (from("target"), from("name"), from("unit"));
+    let value = match e.get("value")? {
+        Value::F64(v) => *v,
+        Value::U64(v) if &*unit == "ticks" => {
+            unit = Arc::from("seconds");
+            converter.ticks_to_seconds(*v as f64)
+        }
+        Value::U64(v) => *v as f64,
+        Value::I64(v) => *v as f64,
+        Value::U32(v) => *v as f64,
+        Value::U8(v) => *v as f64,
+        _ => return None,
+    };
+    Some(Measure { time, target, name, unit, value, properties: props })
+}
+
+#[async_trait]
+impl View for MeasuresView {
+    fn name(&self) -> &'static str {
+        "measures"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        SCHEMA.clone()
+    }
+
+    fn source(&self) -> ViewSource {
+        ViewSource::Blocks { tag: "metrics" }
+    }
+
+    fn instance(&self, id: &str) -> Result<Instance> {
+        if id == "global" {
+            return Ok(Instance::Global);
+        }
+        Ok(Instance::Process(parse_uuid(self.name(), id)?))
+    }
+
+    fn has_global_instance(&self) -> bool {
+        true
+    }
+
+    async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
+        let filter = BlockFilter {
+            process_id: match instance {
+                Instance::Process(p) => Some(p.clone()),
+                _ => None,
+            },
+            tag: Some("metrics".into()),
+            range,
+            ..Default::default()
+        };
+        let streams = load_stream_blocks(ctx, &filter).await?;
+        Ok(vec![self.rows_from_blocks(&streams, range)?])
+    }
+
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+        let mut process_id = DictBuilder::new();
+        let mut stream_id = DictBuilder::new();
+        let mut block_id = DictBuilder::new();
+        let mut insert_time = ts_builder();
+        let mut exe = DictBuilder::new();
+        let mut username = DictBuilder::new();
+        let mut computer = DictBuilder::new();
+        let mut time = ts_builder();
+        let mut target = DictBuilder::new();
+        let mut name = DictBuilder::new();
+        let mut unit = DictBuilder::new();
+        let mut value = Float64Builder::new();
+        let mut properties = DictBuilder::new();
+        let mut process_properties = DictBuilder::new();
+        let mut props_json = PropertiesJson::default();
+        for sb in streams {
+            let p = &sb.process;
+            let mut current_block = String::new();
+            decode_stream_blocks(sb, |block, _, e| {
+                if block.block_id != current_block {
+                    current_block.clone_from(&block.block_id);
+                    props_json.clear();
+                }
+                let Some(m) = measure(e, &sb.converter) else { return };
+                let t = sb.converter.ticks_to_ns(m.time);
+                if range.is_some_and(|r| !r.contains(t)) {
+                    return;
+                }
+                process_id.append_value(&p.process_id);
+                stream_id.append_value(&block.stream_id);
+                block_id.append_value(&block.block_id);
+                insert_time.append_value(crate::time::to_ns(block.insert_time));
+                exe.append_value(&p.exe);
+                username.append_value(&p.username);
+                computer.append_value(&p.computer);
+                time.append_value(t);
+                target.append_value(&*m.target);
+                name.append_value(&*m.name);
+                unit.append_value(&*m.unit);
+                value.append_value(m.value);
+                properties.append_value(props_json.get(m.properties.as_ref()));
+                process_properties.append_value(&p.properties);
+            });
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(process_id.finish()),
+            Arc::new(stream_id.finish()),
+            Arc::new(block_id.finish()),
+            Arc::new(insert_time.finish()),
+            Arc::new(exe.finish()),
+            Arc::new(username.finish()),
+            Arc::new(computer.finish()),
+            Arc::new(time.finish()),
+            Arc::new(target.finish()),
+            Arc::new(name.finish()),
+            Arc::new(unit.finish()),
+            Arc::new(value.finish()),
+            Arc::new(properties.finish()),
+            Arc::new(process_properties.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+}

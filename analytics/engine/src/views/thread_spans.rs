@@ -1,0 +1,187 @@
+//! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
+
+use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+use super::columns::{dict, ts, ts_builder, CallSite, DictBuilder};
+use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use crate::metadata::BlockFilter;
+use crate::time::TimeRange;
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, Int64Builder, UInt32Builder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::{Arc, LazyLock};
+
+#[derive(Debug)]
+pub struct ThreadSpansView;
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("parent", DataType::Int64, false),
+        Field::new("depth", DataType::UInt32, false),
+        Field::new("hash", DataType::UInt32, false),
+        ts("begin"),
+        ts("end"),
+        Field::new("duration", DataType::Int64, false),
+        dict("name"),
+        dict("target"),
+        dict("filename"),
+        Field::new("line", DataType::UInt32, false),
+    ]))
+});
+
+/// A span whose begin event was seen; `id` is the begin event's object number in the stream.
+struct Open {
+    id: i64,
+    begin: i64,
+    site: CallSite,
+}
+
+pub struct Span {
+    pub id: i64,
+    /// -1 for a root span.
+    pub parent: i64,
+    pub depth: u32,
+    pub begin: i64,
+    pub end: i64,
+    pub site: CallSite,
+}
+
+/// Rebuilds the spans of one stream. Blocks are chained in order, so a span that opens in one
+/// block and closes in a later one comes out whole; spans still open after the last block end
+/// at that block's end time. End events with no open span (their begin is before the first
+/// block read) are ignored.
+pub fn rebuild_spans(sb: &StreamBlocks) -> Vec<Span> {
+    let mut stack: Vec<Open> = Vec::new();
+    let mut spans = Vec::new();
+    decode_stream_blocks(sb, |block, index, e| {
+        let ty = &*e.type_name;
+        let is_begin = ty.starts_with("BeginThread");
+        let is_end = ty.starts_with("EndThread");
+        if !is_begin && !is_end {
+            return;
+        }
+        let (Some(ticks), Some(site)) = (e.get_i64("time"), CallSite::of(e, "thread_span_desc", "thread_span_location")) else {
+            return;
+        };
+        let t = sb.converter.ticks_to_ns(ticks);
+        if is_begin {
+            stack.push(Open { id: block.object_offset + index as i64, begin: t, site });
+        } else if let Some(open) = stack.pop() {
+            spans.push(Span {
+                id: open.id,
+                parent: stack.last().map_or(-1, |p| p.id),
+                depth: stack.len() as u32,
+                begin: open.begin,
+                end: t,
+                site: open.site,
+            });
+        }
+    });
+    if let Some((last, _)) = sb.blocks.last() {
+        let end = sb.converter.delta_to_ns(last.end_ticks);
+        while let Some(open) = stack.pop() {
+            spans.push(Span {
+                id: open.id,
+                parent: stack.last().map_or(-1, |p| p.id),
+                depth: stack.len() as u32,
+                begin: open.begin,
+                end: end.max(open.begin),
+                site: open.site,
+            });
+        }
+    }
+    spans.sort_by_key(|s| (s.begin, s.depth));
+    spans
+}
+
+#[async_trait]
+impl View for ThreadSpansView {
+    fn name(&self) -> &'static str {
+        "thread_spans"
+    }
+
+    fn schema(&self) -> SchemaRef {
+        SCHEMA.clone()
+    }
+
+    fn source(&self) -> ViewSource {
+        ViewSource::Blocks { tag: "cpu" }
+    }
+
+    /// Keyed by stream, not process, like upstream.
+    fn instance(&self, id: &str) -> Result<Instance> {
+        if id == "global" {
+            bail!("thread_spans has no global instance: use view_instance('thread_spans', '<stream_id>')");
+        }
+        Ok(Instance::Stream(parse_uuid(self.name(), id)?))
+    }
+
+    fn has_global_instance(&self) -> bool {
+        false
+    }
+
+    fn time_columns(&self) -> (&'static str, &'static str) {
+        ("begin", "end")
+    }
+
+    fn hourly_partitions(&self) -> bool {
+        false
+    }
+
+    async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
+        let Instance::Stream(stream_id) = instance else {
+            bail!("thread_spans instances are streams");
+        };
+        let filter = BlockFilter { stream_id: Some(stream_id.clone()), range, ..Default::default() };
+        let streams = load_stream_blocks(ctx, &filter).await?;
+        Ok(vec![self.rows_from_blocks(&streams, range)?])
+    }
+
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+        let mut id = Int64Builder::new();
+        let mut parent = Int64Builder::new();
+        let mut depth = UInt32Builder::new();
+        let mut hash = UInt32Builder::new();
+        let mut begin = ts_builder();
+        let mut end = ts_builder();
+        let mut duration = Int64Builder::new();
+        let mut name = DictBuilder::new();
+        let mut target = DictBuilder::new();
+        let mut filename = DictBuilder::new();
+        let mut line = UInt32Builder::new();
+        for sb in streams {
+            for s in rebuild_spans(sb) {
+                if range.is_some_and(|r| !r.overlaps(s.begin, s.end)) {
+                    continue;
+                }
+                id.append_value(s.id);
+                parent.append_value(s.parent);
+                depth.append_value(s.depth);
+                hash.append_value(s.site.hash());
+                begin.append_value(s.begin);
+                end.append_value(s.end);
+                duration.append_value(s.end - s.begin);
+                name.append_value(&*s.site.name);
+                target.append_value(&*s.site.target);
+                filename.append_value(&*s.site.filename);
+                line.append_value(s.site.line);
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(id.finish()),
+            Arc::new(parent.finish()),
+            Arc::new(depth.finish()),
+            Arc::new(hash.finish()),
+            Arc::new(begin.finish()),
+            Arc::new(end.finish()),
+            Arc::new(duration.finish()),
+            Arc::new(name.finish()),
+            Arc::new(target.finish()),
+            Arc::new(filename.finish()),
+            Arc::new(line.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+}

@@ -1,0 +1,78 @@
+//! JIT partitions: the first query builds Parquet partitions, the second reads no block, and a new
+//! block invalidates exactly the partition it falls in.
+
+mod common;
+use common::lake::at;
+use common::scenario::*;
+use common::*;
+use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
+
+fn counters(lake: &common::lake::TestLake) -> (u64, u64, u64) {
+    let s = lake.engine().stats();
+    (s.blocks_read.load(Relaxed), s.partitions_written.load(Relaxed), s.partitions_reused.load(Relaxed))
+}
+
+#[tokio::test]
+async fn a_partition_is_reused_then_rebuilt_when_a_block_arrives() {
+    let Some(lake) = populated_lake(true).await else { return };
+    let sql = format!("SELECT msg FROM view_instance('log_entries', '{P}') ORDER BY time");
+
+    let first = lake.rows(&sql, None).await;
+    assert_eq!(first.len(), 4);
+    // Three log blocks (one corrupt) in one insert-time hour: one partition, every block read.
+    assert_eq!(counters(&lake), (3, 1, 0));
+    let files: i64 = lake
+        .client
+        .query_one(
+            "SELECT count(*) FROM lakehouse_partitions WHERE view_set_name = 'log_entries' AND view_instance_id = $1 AND num_rows = 4",
+            &[&P],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 1);
+
+    // Second query: same rows, no block read, the partition reused.
+    assert_eq!(lake.rows(&sql, None).await, first);
+    assert_eq!(counters(&lake), (3, 1, 1));
+
+    // A new block in the same hour makes the partition stale: it is rebuilt with the new row,
+    // and the replaced file is queued for deletion.
+    let mut d = Queue::default();
+    d.static_string(0, 1, "late").static_string(0, 2, "app").static_string(0, 3, "main.rs");
+    d.pod(2, &Pod::default().u64(0x10).u64(1).u64(2).u64(2).u64(3).u32(7).u32(4).done());
+    let mut o = Queue::default();
+    o.pod(0, &Pod::default().u64(0x10).u64(tick(3.5)).done());
+    let late = "6f0b2b1e-0000-4000-8000-0000000000f1";
+    lake.insert_block((late, LOG, P), (3.0, rel(3.0)), (4.0, rel(4.0)), 1, 6, &payload(&d.0, &o.0), None).await;
+    let third = lake.rows(&sql, None).await;
+    assert_eq!(third.last(), Some(&json!({"msg": "late"})));
+    assert_eq!(third.len(), 5);
+    assert_eq!(counters(&lake), (7, 2, 1));
+    let (rows, temp): (i64, i64) = {
+        let r = lake
+            .client
+            .query_one(
+                "SELECT (SELECT count(*) FROM lakehouse_partitions WHERE view_set_name = 'log_entries'),
+                        (SELECT count(*) FROM temporary_files)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((rows, temp), (1, 1));
+    assert!(at(3.5) > at(3.0));
+}
+
+#[tokio::test]
+async fn thread_spans_partitions_cover_the_stream_and_the_range_still_filters() {
+    let Some(lake) = populated_lake(true).await else { return };
+    let sql = format!("SELECT name FROM view_instance('thread_spans', '{CPU}') ORDER BY begin");
+    assert_eq!(lake.rows(&sql, None).await.len(), 3);
+    assert_eq!(counters(&lake), (2, 1, 0));
+    // A range query reuses the whole-stream partition and keeps only overlapping spans.
+    assert_eq!(lake.rows(&sql, Some((1.4, 1.6))).await, vec![json!({"name": "C"})]);
+    assert_eq!(counters(&lake), (2, 1, 1));
+}

@@ -1,0 +1,179 @@
+//! The Node surface of the analytics engine, and nothing else: every function here converts
+//! arguments, calls `micromegas_analytics`, and converts the result. Results cross the boundary as
+//! Arrow IPC stream bytes (read with `apache-arrow` on the TypeScript side) or JSON bytes.
+
+use micromegas_analytics::engine::{self, to_ipc_stream, to_json_rows, EngineConfig};
+use micromegas_analytics::time::TimeRange;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn to_napi(e: anyhow::Error) -> Error {
+    Error::new(Status::GenericFailure, format!("{e:#}"))
+}
+
+#[napi(object)]
+pub struct OpenOptions {
+    /// PostgreSQL URL; defaults to `MICROMEGAS_SQL_CONNECTION_STRING`.
+    pub sql_connection_string: Option<String>,
+    /// `file:///path` or `s3://bucket/prefix`; defaults to `MICROMEGAS_OBJECT_STORE_URI`.
+    pub object_store_uri: Option<String>,
+    /// Per-query memory cap in MiB.
+    pub memory_limit_mb: Option<u32>,
+    /// Per-query timeout in milliseconds.
+    pub query_timeout_ms: Option<u32>,
+    /// Serve block views from Parquet partitions recorded in PostgreSQL (default true).
+    pub jit_partitions: Option<bool>,
+}
+
+#[napi(object)]
+pub struct RetentionOptions {
+    /// Blocks and partitions older than this (insert time) are deleted.
+    pub max_age_seconds: f64,
+    /// Tail sampling: cpu blocks older than this go unless their process is kept.
+    pub cpu_max_age_seconds: Option<f64>,
+    /// SQL returning `process_id`: processes whose cpu streams are kept (default: logged an error or fatal).
+    pub keep_processes_sql: Option<String>,
+    /// The keep query's time range ends now and starts this long before (default 1 h).
+    pub window_seconds: Option<f64>,
+}
+
+#[napi(object)]
+pub struct RetentionReport {
+    pub blocks_expired: i64,
+    pub cpu_blocks_sampled_out: i64,
+    pub streams_deleted: i64,
+    pub processes_deleted: i64,
+    pub partitions_retired: i64,
+    pub files_deleted: i64,
+}
+
+fn seconds(s: f64) -> chrono::TimeDelta {
+    chrono::TimeDelta::milliseconds((s * 1000.0) as i64)
+}
+
+/// What the engine did since it was opened.
+#[napi(object)]
+pub struct EngineStats {
+    pub blocks_read: i64,
+    pub partitions_written: i64,
+    pub partitions_reused: i64,
+}
+
+#[napi(object)]
+pub struct QueryOptions {
+    /// RFC 3339 start of the query time range (requires `end`).
+    pub begin: Option<String>,
+    /// RFC 3339 end of the query time range (requires `begin`).
+    pub end: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn parse_time(what: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| Error::new(Status::InvalidArg, format!("invalid {what} time '{s}': {e}")))
+}
+
+fn query_options(o: Option<QueryOptions>) -> Result<engine::QueryOptions> {
+    let Some(o) = o else { return Ok(Default::default()) };
+    let range = match (o.begin.as_deref().filter(|s| !s.is_empty()), o.end.as_deref().filter(|s| !s.is_empty())) {
+        (Some(b), Some(e)) => {
+            let (b, e) = (parse_time("begin", b)?, parse_time("end", e)?);
+            if b > e {
+                return Err(Error::new(Status::InvalidArg, "begin must not be after end".to_string()));
+            }
+            Some(TimeRange::new(b, e))
+        }
+        (None, None) => None,
+        _ => return Err(Error::new(Status::InvalidArg, "give both begin and end, or neither".to_string())),
+    };
+    Ok(engine::QueryOptions { range, limit: o.limit.map(|l| l as usize) })
+}
+
+#[napi]
+pub struct Engine {
+    inner: Arc<engine::Engine>,
+}
+
+/// Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
+/// the number of events; decoding errors name what was being read.
+#[napi]
+pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer) -> Result<u32> {
+    let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
+    let mut n = 0u32;
+    micromegas_analytics::decode::try_for_each_event(&payload, &types, |_, _| {
+        n += 1;
+        Ok(())
+    })
+    .map_err(to_napi)?;
+    Ok(n)
+}
+
+/// Connects to PostgreSQL and the object store.
+#[napi]
+pub async fn open_engine(options: OpenOptions) -> Result<Engine> {
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let config = EngineConfig {
+        sql_connection_string: options.sql_connection_string.unwrap_or_else(|| env("MICROMEGAS_SQL_CONNECTION_STRING")),
+        object_store_uri: options.object_store_uri.unwrap_or_else(|| env("MICROMEGAS_OBJECT_STORE_URI")),
+        memory_limit: options.memory_limit_mb.map(|m| m as usize * 1024 * 1024),
+        query_timeout: options.query_timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
+        jit_partitions: options.jit_partitions.unwrap_or(true),
+    };
+    let inner = engine::Engine::open(config).await.map_err(to_napi)?;
+    Ok(Engine { inner: Arc::new(inner) })
+}
+
+#[napi]
+impl Engine {
+    /// Runs `sql` and returns the result as an Arrow IPC stream.
+    #[napi]
+    pub async fn query_ipc(&self, sql: String, options: Option<QueryOptions>) -> Result<Buffer> {
+        let options = query_options(options)?;
+        let r = self.inner.query(&sql, &options).await.map_err(to_napi)?;
+        Ok(to_ipc_stream(&r).map_err(to_napi)?.into())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.inner.stats();
+        EngineStats {
+            blocks_read: s.blocks_read.load(Relaxed) as i64,
+            partitions_written: s.partitions_written.load(Relaxed) as i64,
+            partitions_reused: s.partitions_reused.load(Relaxed) as i64,
+        }
+    }
+
+    /// Applies retention and tail sampling now; see `lakehouse::retention`.
+    #[napi]
+    pub async fn apply_retention(&self, options: RetentionOptions) -> Result<RetentionReport> {
+        let mut policy = micromegas_analytics::lakehouse::RetentionPolicy { max_age: seconds(options.max_age_seconds), ..Default::default() };
+        policy.cpu_max_age = options.cpu_max_age_seconds.map(seconds);
+        if let Some(sql) = options.keep_processes_sql {
+            policy.keep_processes_sql = sql;
+        }
+        if let Some(w) = options.window_seconds {
+            policy.window = seconds(w);
+        }
+        let r = micromegas_analytics::lakehouse::apply_retention(&self.inner, &policy, chrono::Utc::now()).await.map_err(to_napi)?;
+        Ok(RetentionReport {
+            blocks_expired: r.blocks_expired as i64,
+            cpu_blocks_sampled_out: r.cpu_blocks_sampled_out as i64,
+            streams_deleted: r.streams_deleted as i64,
+            processes_deleted: r.processes_deleted as i64,
+            partitions_retired: r.partitions_retired as i64,
+            files_deleted: r.files_deleted as i64,
+        })
+    }
+
+    /// Runs `sql` and returns the result as a JSON array of row objects.
+    #[napi]
+    pub async fn query_json(&self, sql: String, options: Option<QueryOptions>) -> Result<Buffer> {
+        let options = query_options(options)?;
+        let r = self.inner.query(&sql, &options).await.map_err(to_napi)?;
+        Ok(to_json_rows(&r).map_err(to_napi)?.into())
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// micromegas-query "SELECT …" [--begin 1h|RFC3339] [--end RFC3339] [--limit N]
+//                  [--format table|csv|json|arrow]
+// micromegas-query perfetto <process_id> -o trace.json [--begin …] [--end …]
+// Reads MICROMEGAS_SQL_CONNECTION_STRING and MICROMEGAS_OBJECT_STORE_URI.
+import { parseArgs } from 'node:util';
+import { tableFromIPC } from 'apache-arrow';
+import { writeFileSync } from 'node:fs';
+import { Engine } from './engine.js';
+import { exportPerfettoTrace } from './perfetto.js';
+import { toCsv, toTextTable } from './format.js';
+
+export type OutputFormat = 'table' | 'csv' | 'json' | 'arrow';
+
+/** Runs the query command; returns the process exit code. Used by the `micromegas query` CLI too. */
+export async function runQueryCli(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        begin: { type: 'string' },
+        end: { type: 'string' },
+        limit: { type: 'string' },
+        format: { type: 'string', default: 'table' },
+      },
+    });
+  } catch (e) {
+    err.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const sql = parsed.positionals.join(' ');
+  const format = parsed.values.format as OutputFormat;
+  if (!sql || !['table', 'csv', 'json', 'arrow'].includes(format)) {
+    err.write('usage: micromegas-query "SELECT …" [--begin 1h|RFC3339] [--end RFC3339] [--limit N] [--format table|csv|json|arrow]\n');
+    return 2;
+  }
+  const options = {
+    begin: parsed.values.begin,
+    end: parsed.values.end,
+    limit: parsed.values.limit === undefined ? undefined : Number(parsed.values.limit),
+  };
+  try {
+    const engine = await Engine.open();
+    if (format === 'json') {
+      out.write(await engine.queryJsonBytes(sql, options));
+      out.write('\n');
+      return 0;
+    }
+    const ipc = await engine.queryIpc(sql, options);
+    if (format === 'arrow') {
+      out.write(ipc);
+      return 0;
+    }
+    const table = tableFromIPC(ipc);
+    out.write(format === 'csv' ? toCsv(table) : toTextTable(table));
+    return 0;
+  } catch (e) {
+    err.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** `perfetto <process_id> -o trace.json [--begin --end]`: writes a Chrome JSON trace. */
+export async function runPerfettoCli(argv: string[], err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { output: { type: 'string', short: 'o' }, begin: { type: 'string' }, end: { type: 'string' } } });
+  } catch (e) {
+    err.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  const [processId] = parsed.positionals;
+  if (!processId || !parsed.values.output) {
+    err.write('usage: micromegas-query perfetto <process_id> -o trace.json [--begin 1h|RFC3339] [--end RFC3339]\n');
+    return 2;
+  }
+  try {
+    const trace = await exportPerfettoTrace(await Engine.open(), processId, { begin: parsed.values.begin, end: parsed.values.end });
+    writeFileSync(parsed.values.output, JSON.stringify(trace));
+    return 0;
+  } catch (e) {
+    err.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  const args = process.argv.slice(2);
+  (args[0] === 'perfetto' ? runPerfettoCli(args.slice(1)) : runQueryCli(args)).then((code) => process.exit(code));
+}

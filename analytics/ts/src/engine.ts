@@ -1,0 +1,57 @@
+// The Node-side handle on the Rust engine. Results cross the boundary as Arrow IPC or JSON bytes
+// produced in Rust; nothing here touches rows one by one.
+import { tableFromIPC, type Table } from 'apache-arrow';
+import { native, type EngineStats, type NativeEngine, type OpenOptions, type RetentionOptions, type RetentionReport } from './native.js';
+import { parseTime } from './time.js';
+
+export interface QueryOptions {
+  /** RFC 3339 or a duration before now (`1h`); requires `end` unless `end` defaults to now. */
+  begin?: string;
+  end?: string;
+  limit?: number;
+}
+
+export class Engine {
+  private constructor(private readonly inner: NativeEngine) {}
+
+  /** Connects using the options, or `MICROMEGAS_SQL_CONNECTION_STRING` / `MICROMEGAS_OBJECT_STORE_URI`. */
+  static async open(options: OpenOptions = {}): Promise<Engine> {
+    return new Engine(await native.openEngine(options));
+  }
+
+  /** Blocks read and partitions written/reused since the engine was opened. */
+  stats(): EngineStats {
+    return this.inner.stats();
+  }
+
+  /** Deletes what the retention and tail-sampling policy says, as of now. */
+  applyRetention(options: RetentionOptions): Promise<RetentionReport> {
+    return this.inner.applyRetention(options);
+  }
+
+  /** Arrow IPC stream bytes. */
+  queryIpc(sql: string, options: QueryOptions = {}): Promise<Buffer> {
+    return this.inner.queryIpc(sql, toNative(options));
+  }
+
+  /** JSON array of row objects, as bytes. */
+  queryJsonBytes(sql: string, options: QueryOptions = {}): Promise<Buffer> {
+    return this.inner.queryJson(sql, toNative(options));
+  }
+
+  /** Rows as plain objects (parsed from the JSON Rust wrote). */
+  async queryRows(sql: string, options: QueryOptions = {}): Promise<Record<string, unknown>[]> {
+    return JSON.parse((await this.queryJsonBytes(sql, options)).toString('utf8'));
+  }
+
+  /** An apache-arrow Table. */
+  async queryTable(sql: string, options: QueryOptions = {}): Promise<Table> {
+    return tableFromIPC(await this.queryIpc(sql, options));
+  }
+}
+
+function toNative(o: QueryOptions) {
+  const begin = parseTime(o.begin);
+  const end = parseTime(o.end) ?? (begin ? new Date().toISOString() : undefined);
+  return { begin, end, limit: o.limit };
+}

@@ -1,0 +1,162 @@
+// SQL over HTTP end to end: blocks in a real PostgreSQL + file store, the Rust engine through
+// napi, and the HTTP handler, in JSON and Arrow IPC; bad SQL gives 400 with the engine's message.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { tableFromIPC } from 'apache-arrow';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, createQueryServer, runQueryCli, runPerfettoCli, exportPerfettoTrace, ARROW_STREAM } from '../src/index.js';
+import { TestLake, logBlock, threadSpanBlock, CPU_DEPS, CPU_OBJS } from '../support/lake.js';
+
+const PG = process.env.MICROMEGAS_TEST_PG_URL;
+const P = '0b7d3c1e-1111-4000-8000-000000000001';
+const S = '0b7d3c1e-1111-4000-8000-0000000000a1';
+const C = '0b7d3c1e-1111-4000-8000-0000000000c1';
+
+let lake: TestLake;
+let server: Server;
+let base: string;
+let engine: Engine;
+
+before(async () => {
+  if (!PG) return;
+  lake = await TestLake.create(PG);
+  await lake.addProcess(P, 'server.exe');
+  await lake.addLogStream(S, P);
+  await lake.addBlock(P, S, logBlock([
+    { msg: 'started', level: 4, ns: 100_000_000n },
+    { msg: 'disk full', level: 2, ns: 500_000_000n },
+  ]), 2, 0, 1);
+  await lake.addBlock(P, S, logBlock([{ msg: 'crash', level: 1, ns: 1_500_000_000n }]), 1, 1, 2);
+  await lake.addStream(C, P, CPU_DEPS, CPU_OBJS, 'cpu');
+  await lake.addBlock(P, C, threadSpanBlock([
+    { name: 'tick', begin: 100_000_000n, end: 116_000_000n },
+    { name: 'render', begin: 120_000_000n, end: 125_500_000n },
+  ]), 4, 0, 1);
+  engine = await Engine.open({ sqlConnectionString: lake.url, objectStoreUri: lake.objectStoreUri });
+  server = createQueryServer(engine);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  server?.close();
+  await lake?.close();
+});
+
+async function post(path: string, body: unknown, accept?: string) {
+  return fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) },
+    body: JSON.stringify(body),
+  });
+}
+
+test('POST /api/query answers JSON rows', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/query', { sql: 'SELECT msg, level FROM log_entries ORDER BY time' });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), [
+    { msg: 'started', level: 4 },
+    { msg: 'disk full', level: 2 },
+    { msg: 'crash', level: 1 },
+  ]);
+});
+
+test('the time range and limit restrict the rows', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/query', {
+    sql: 'SELECT msg FROM log_entries ORDER BY time',
+    begin: '2026-11-24T12:00:00.200Z',
+    end: '2026-11-24T12:00:05Z',
+    limit: 1,
+  });
+  assert.deepEqual(await res.json(), [{ msg: 'disk full' }]);
+});
+
+test("upstream's /gateway/query request shape is accepted", { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/gateway/query', {
+    sql: `SELECT count(*) AS n FROM view_instance('log_entries', '${P}') WHERE level <= 2`,
+    time_range_begin: '2026-11-24T12:00:01Z',
+    time_range_end: '2026-11-24T12:00:02Z',
+  });
+  assert.deepEqual(await res.json(), [{ n: 1 }]);
+});
+
+test('Accept: arrow stream answers Arrow IPC', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/query', { sql: 'SELECT exe, msg FROM log_entries ORDER BY time' }, ARROW_STREAM);
+  assert.equal(res.headers.get('content-type'), ARROW_STREAM);
+  const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+  assert.equal(table.numRows, 3);
+  assert.deepEqual(table.getChild('msg')?.toArray(), ['started', 'disk full', 'crash']);
+  assert.equal(table.getChild('exe')?.get(0), 'server.exe');
+});
+
+test('bad SQL answers 400 with the engine message, and the next query still works', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const bad = await post('/api/query', { sql: 'SELECT nosuchcolumn FROM log_entries' });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /nosuchcolumn/);
+  const noSql = await post('/api/query', { begin: '2026-01-01T00:00:00Z' });
+  assert.equal(noSql.status, 400);
+  const half = await post('/api/query', { sql: 'SELECT 1', begin: '2026-01-01T00:00:00Z' });
+  assert.equal(half.status, 400);
+  assert.match((await half.json()).error, /both begin and end/);
+  const ok = await post('/api/query', { sql: 'SELECT count(*) AS n FROM processes' });
+  assert.deepEqual(await ok.json(), [{ n: 1 }]);
+});
+
+test('the query CLI prints csv and json', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  process.env.MICROMEGAS_SQL_CONNECTION_STRING = lake.url;
+  process.env.MICROMEGAS_OBJECT_STORE_URI = lake.objectStoreUri;
+  const capture = () => {
+    const chunks: string[] = [];
+    return { chunks, stream: { write: (c: string | Uint8Array) => (chunks.push(c.toString()), true) } as unknown as NodeJS.WritableStream };
+  };
+  const out = capture();
+  assert.equal(await runQueryCli(['SELECT msg, level FROM log_entries WHERE level < 3 ORDER BY time', '--format', 'csv'], out.stream), 0);
+  assert.equal(out.chunks.join(''), 'msg,level\ndisk full,2\ncrash,1\n');
+  const json = capture();
+  assert.equal(await runQueryCli(['SELECT count(*) AS n FROM log_entries', '--format', 'json'], json.stream), 0);
+  assert.deepEqual(JSON.parse(json.chunks.join('')), [{ n: 3 }]);
+  const err = capture();
+  assert.equal(await runQueryCli(['SELEC 1'], capture().stream, err.stream), 1);
+  assert.match(err.chunks.join(''), /SELEC/);
+});
+
+test('the Perfetto export has the process, one thread track and its spans in microseconds', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const { traceEvents } = await exportPerfettoTrace(engine, P);
+  const t0us = Date.parse('2026-11-24T12:00:00Z') * 1000;
+  assert.deepEqual(traceEvents.filter((e) => e.ph === 'M').map((e) => e.args?.name), ['server.exe', 'thread-1']);
+  assert.deepEqual(
+    traceEvents.filter((e) => e.ph === 'X').map((e) => [e.name, e.ts - t0us, e.dur, e.tid]),
+    [['tick', 100_000, 16_000, 1], ['render', 120_000, 5_500, 1]],
+  );
+  const ranged = await exportPerfettoTrace(engine, P, { begin: '2026-11-24T12:00:00.118Z', end: '2026-11-24T12:00:01Z' });
+  assert.deepEqual(ranged.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name), ['render']);
+});
+
+test('the Perfetto export is served over HTTP and written by the CLI', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/perfetto', { process_id: P });
+  assert.equal(res.status, 200);
+  const names = (await res.json()).traceEvents.filter((e: { ph: string }) => e.ph === 'X').map((e: { name: string }) => e.name);
+  assert.deepEqual(names, ['tick', 'render']);
+  const bad = await post('/api/perfetto', { process_id: 'nope' });
+  assert.equal(bad.status, 400);
+  process.env.MICROMEGAS_SQL_CONNECTION_STRING = lake.url;
+  process.env.MICROMEGAS_OBJECT_STORE_URI = lake.objectStoreUri;
+  const out = join(tmpdir(), `mm-trace-${process.pid}.json`);
+  assert.equal(await runPerfettoCli([P, '-o', out]), 0);
+  assert.equal(JSON.parse(readFileSync(out, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X').length, 2);
+});
+
+test('retention through the engine deletes the expired blocks and what only they held', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  // The blocks were inserted in the past (T0); a zero max age expires them all.
+  const report = await engine.applyRetention({ maxAgeSeconds: 0 });
+  assert.deepEqual(
+    [report.blocksExpired, report.streamsDeleted, report.processesDeleted, report.cpuBlocksSampledOut],
+    [3, 2, 1, 0],
+  );
+  const res = await post('/api/query', { sql: 'SELECT count(*) AS n FROM log_entries' });
+  assert.deepEqual(await res.json(), [{ n: 0 }]);
+});
