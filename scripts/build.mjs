@@ -3,10 +3,13 @@
 // tools (CMake + Ninja into build/), then every workspace's own build script.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// Rust builds are cached outside the clone, shared by every checkout on this machine.
+process.env.CARGO_TARGET_DIR ??= join(homedir(), '.cache/micromegas/cargo-target');
 const step = (title, cmd, args, opts = {}) => {
   const started = Date.now();
   console.log(`\n[build] ${title}`);

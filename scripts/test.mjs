@@ -4,10 +4,13 @@
 // tests (ctest) and every workspace's test script, and ends with one summary line.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// Rust builds are cached outside the clone, shared by every checkout on this machine.
+process.env.CARGO_TARGET_DIR ??= join(homedir(), '.cache/micromegas/cargo-target');
 const results = [];
 
 function run(name, cmd, args, env, parse) {
