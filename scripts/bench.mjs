@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [component...]`: runs each component's benchmark (they write
+// `npm run bench [component | --report]`: runs each component's benchmark (they write
 // bench/results/<component>.json), then renders bench/results/latest.md.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,8 @@ for (const ws of pkg.workspaces ?? []) {
   const wsPkg = JSON.parse(readFileSync(join(root, ws, 'package.json'), 'utf8'));
   if (wsPkg.scripts?.bench) components[ws] = () => spawnSync('npm', ['run', 'bench', '-w', wsPkg.name], { cwd: root, stdio: 'inherit' });
 }
-const wanted = process.argv[2] ? [process.argv[2]] : Object.keys(components);
+// `--report` only renders latest.md from the results already there.
+const wanted = process.argv[2] === '--report' ? [] : process.argv[2] ? [process.argv[2]] : Object.keys(components);
 for (const name of wanted) {
   if (!components[name]) {
     console.error(`unknown benchmark "${name}"; one of: ${Object.keys(components).join(', ')}`);
