@@ -66,8 +66,8 @@ export async function serve(argv: string[], log = jsonLogger()): Promise<Server>
   return {
     url,
     async close() {
+      await socket?.stop();  // before the database it serves closes
       await gateway.close();
-      await socket?.stop();
     },
   };
 }
