@@ -7,7 +7,7 @@ import { helpText as gatewayHelp } from '@micromegas/gateway';
 const HELP = `Usage: micromegas <command> [options]
 
 Commands:
-  serve [options]      ingestion (/ingestion/...), SQL (/api/query) and maintenance on one port
+  serve [options]      ingestion (/ingestion/...) and SQL (/api/query) on one port
                        (default http://127.0.0.1:9000; embedded PGlite + local objects under --data-dir ./data)
       --role all|gateway|analytics   split roles for production [env MICROMEGAS_ROLE] (default all)
       and every gateway option (below)
@@ -32,6 +32,7 @@ function take(argv: string[], flag: string, def?: string): string | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) argv = ['help'];
   const command = argv.shift() ?? 'help';
   switch (command) {
     case 'serve':
