@@ -81,8 +81,7 @@ void BlockBuilder::clear() {
 }
 
 // Replaces each pointer in `body` by its dependency id, writing the dependency first.
-// `body` may move if the id lookups write into objects_ (they never do: they
-// write into dependencies_), so the pointer stays valid.
+// `body` stays valid: lookups only ever append to dependencies_, never to objects_.
 void BlockBuilder::patch_refs(uint8_t* body, const mm_udt& udt) {
   for (uint32_t i = 0; i < udt.ref_count; ++i) {
     const mm_ref_slot& s = udt.refs[i];
