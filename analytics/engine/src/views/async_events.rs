@@ -1,9 +1,8 @@
 //! `async_events`: begin/end events of async spans found in a process's `cpu` streams.
 
-use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, CallSite, DictBuilder};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::metadata::BlockFilter;
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -58,17 +57,7 @@ impl View for AsyncEventsView {
     }
 
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
-        let Instance::Process(process_id) = instance else {
-            bail!("async_events instances are processes");
-        };
-        let filter = BlockFilter {
-            process_id: Some(process_id.clone()),
-            tag: Some("cpu".into()),
-            range,
-            ..Default::default()
-        };
-        let streams = load_stream_blocks(ctx, &filter).await?;
-        Ok(vec![self.rows_from_blocks(&streams, range)?])
+        batches_from_blocks(self, ctx, instance, range).await
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {

@@ -1,11 +1,12 @@
 //! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
 
-use super::ViewContext;
+use super::{Instance, View, ViewContext, ViewSource};
 use crate::decode::{try_for_each_event, Object, StreamTypes};
 use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
 use crate::store::fetch_block_payload;
 use crate::time::TickConverter;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use datafusion::arrow::record_batch::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,27 @@ pub struct StreamBlocks {
 }
 
 /// Lists the matching blocks, groups them by stream and fetches their payloads.
+/// Rows of a view decoded from blocks: the streams with its tag, for one process or,
+/// when the view has a global instance, for all of them.
+pub async fn batches_from_blocks<V: View + ?Sized>(
+    view: &V,
+    ctx: &ViewContext,
+    instance: &Instance,
+    range: Option<crate::time::TimeRange>,
+) -> Result<Vec<RecordBatch>> {
+    let ViewSource::Blocks { tag } = view.source() else {
+        bail!("{} is not read from blocks", view.name());
+    };
+    let process_id = match instance {
+        Instance::Process(p) => Some(p.clone()),
+        Instance::Global if view.has_global_instance() => None,
+        _ => bail!("{} instances are processes", view.name()),
+    };
+    let filter = BlockFilter { process_id, tag: Some(tag.into()), range, ..Default::default() };
+    let streams = load_stream_blocks(ctx, &filter).await?;
+    Ok(vec![view.rows_from_blocks(&streams, range)?])
+}
+
 pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Result<Vec<StreamBlocks>> {
     let blocks = ctx.metadata.blocks(filter).await?;
     let mut processes: HashMap<String, Arc<ProcessRow>> = HashMap::new();

@@ -1,10 +1,9 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
 use crate::decode::{Object, Value};
-use crate::metadata::BlockFilter;
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -100,17 +99,7 @@ impl View for MeasuresView {
     }
 
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
-        let filter = BlockFilter {
-            process_id: match instance {
-                Instance::Process(p) => Some(p.clone()),
-                _ => None,
-            },
-            tag: Some("metrics".into()),
-            range,
-            ..Default::default()
-        };
-        let streams = load_stream_blocks(ctx, &filter).await?;
-        Ok(vec![self.rows_from_blocks(&streams, range)?])
+        batches_from_blocks(self, ctx, instance, range).await
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
