@@ -15,6 +15,11 @@ export declare class Engine {
   stats(): EngineStats
   /** Applies retention and tail sampling now; see `lakehouse::retention`. */
   applyRetention(options: RetentionOptions): Promise<RetentionReport>
+  /**
+   * Builds or refreshes the global partitions of a block view (`log_entries`, `measures`, …)
+   * for every insert-time hour inside `[begin, end)` (RFC 3339).
+   */
+  materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>
   /** Runs `sql` and returns the result as a JSON array of row objects. */
   queryJson(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
 }
@@ -30,6 +35,14 @@ export interface EngineStats {
   blocksRead: number
   partitionsWritten: number
   partitionsReused: number
+}
+
+/** What one maintenance pass over a view did. */
+export interface MaintenanceReport {
+  partitionsWritten: number
+  /** Partitions that were already up to date. */
+  partitionsFresh: number
+  rows: number
 }
 
 /** Connects to PostgreSQL and the object store. */

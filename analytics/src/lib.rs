@@ -53,6 +53,15 @@ fn seconds(s: f64) -> chrono::TimeDelta {
     chrono::TimeDelta::milliseconds((s * 1000.0) as i64)
 }
 
+/// What one maintenance pass over a view did.
+#[napi(object)]
+pub struct MaintenanceReport {
+    pub partitions_written: i64,
+    /// Partitions that were already up to date.
+    pub partitions_fresh: i64,
+    pub rows: i64,
+}
+
 /// What the engine did since it was opened.
 #[napi(object)]
 pub struct EngineStats {
@@ -167,6 +176,15 @@ impl Engine {
             partitions_retired: r.partitions_retired as i64,
             files_deleted: r.files_deleted as i64,
         })
+    }
+
+    /// Builds or refreshes the global partitions of a block view (`log_entries`, `measures`, …)
+    /// for every insert-time hour inside `[begin, end)` (RFC 3339).
+    #[napi]
+    pub async fn materialize_global(&self, view: String, begin: String, end: String) -> Result<MaintenanceReport> {
+        let (b, e) = (parse_time("begin", &begin)?, parse_time("end", &end)?);
+        let r = self.inner.materialize_global(&view, b, e).await.map_err(to_napi)?;
+        Ok(MaintenanceReport { partitions_written: r.partitions_written as i64, partitions_fresh: r.partitions_fresh as i64, rows: r.rows as i64 })
     }
 
     /// Runs `sql` and returns the result as a JSON array of row objects.

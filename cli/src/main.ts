@@ -1,27 +1,62 @@
 #!/usr/bin/env node
 // The micromegas command.
 import { demo } from './demo.js';
-import { serve } from './serve.js';
-import { helpText as gatewayHelp } from '@micromegas/gateway';
+import { writeFileSync } from 'node:fs';
+import { serve, SERVE_OPTIONS } from './serve.js';
+import { helpText as gatewayHelp, optionHelp } from '@micromegas/gateway';
+import { parseTime } from '@micromegas/analytics';
 
 const HELP = `Usage: micromegas <command> [options]
 
 Commands:
-  serve [options]      ingestion (/ingestion/...) and SQL (/api/query) on one port
+  serve [options]      ingestion (/ingestion/...), SQL (/api/query) and maintenance on one port
                        (default http://127.0.0.1:9000; embedded PGlite + local objects under --data-dir ./data)
-      --role all|gateway|analytics   split roles for production [env MICROMEGAS_ROLE] (default all)
-      and every gateway option (below)
+                       options below
   demo [--url URL] [--seconds 60] [--games 2]
                        a simulated game and a Node service post for a while, then a few queries
   start [serve options] [--seconds 60]
                        serve, run the demo against it, keep serving (npm start)
-  query "SELECT ..." [--url URL] [--begin T] [--end T] [--format table|json]
-                       SQL over HTTP against a running server
+  query "SELECT ..." [--url URL] [--begin T] [--end T] [--limit N] [--format table|csv|json|arrow]
+                       SQL over HTTP against a running server (T: RFC 3339 or a duration like 1h)
+  perfetto <process_id> -o FILE [--url URL] [--begin T] [--end T]
+                       the process's thread and async spans as a Perfetto trace
+                       (FILE.pftrace: protobuf; FILE.json: Chrome JSON; both open in ui.perfetto.dev)
   help                 this text
 
-Gateway options:
+Serve options:
+${optionHelp(SERVE_OPTIONS).join('\n')}
 ${gatewayHelp().split('\n').slice(gatewayHelp().split('\n').indexOf('Options:') + 1).join('\n')}
+
+Clients (demo, query, perfetto) read MICROMEGAS_URL for --url, and send MICROMEGAS_API_KEY as a bearer token when set.
 `;
+
+const DEFAULT_URL = 'http://127.0.0.1:9000';
+
+/** POSTs JSON to the server; the response body, or an error with the server's message. */
+async function post(url: string, path: string, body: unknown, accept?: string): Promise<Buffer> {
+  const res = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}), ...authHeader() },
+    body: JSON.stringify(body),
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${bytes.toString('utf8')}`);
+  return bytes;
+}
+
+/** MICROMEGAS_API_KEY, when set, as the bearer token the gateway checks. */
+function authHeader(): Record<string, string> {
+  const key = process.env.MICROMEGAS_API_KEY;
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/** `--begin 1h` (end defaults to now) or RFC 3339 bounds; neither: no range. */
+function timeRange(begin?: string, end?: string): { begin: string; end: string } | Record<string, never> {
+  if (begin === undefined && end === undefined) return {};
+  if (begin === undefined) throw new Error('--end needs --begin');
+  const now = new Date();
+  return { begin: parseTime(begin, now)!, end: parseTime(end, now) ?? now.toISOString() };
+}
 
 function take(argv: string[], flag: string, def?: string): string | undefined {
   const i = argv.indexOf(flag);
@@ -54,22 +89,44 @@ async function main(argv: string[]): Promise<number> {
       return new Promise(() => {});
     }
     case 'demo': {
-      const url = take(argv, '--url', process.env.MICROMEGAS_URL ?? 'http://127.0.0.1:9000')!;
+      const url = take(argv, '--url', process.env.MICROMEGAS_URL ?? DEFAULT_URL)!;
       await demo({ url, seconds: Number(take(argv, '--seconds', '60')), games: Number(take(argv, '--games', '2')) });
       return 0;
     }
     case 'query': {
-      const { query, table } = await import('./demo.js');
-      const url = take(argv, '--url', process.env.MICROMEGAS_URL ?? 'http://127.0.0.1:9000')!;
-      const begin = take(argv, '--begin');
-      const end = take(argv, '--end');
-      const format = take(argv, '--format', 'table');
+      const url = take(argv, '--url', process.env.MICROMEGAS_URL ?? DEFAULT_URL)!;
+      const range = timeRange(take(argv, '--begin'), take(argv, '--end'));
+      const limit = take(argv, '--limit');
+      const format = take(argv, '--format', 'table')!;
+      if (!['table', 'csv', 'json', 'arrow'].includes(format)) throw new Error('--format must be table, csv, json or arrow');
       const sql = argv.join(' ');
       if (!sql) throw new Error('query needs SQL, e.g. micromegas query "SELECT * FROM processes"');
-      const { parseTime } = await import('@micromegas/analytics');
-      const range = begin ? { begin: parseTime(begin)!, end: parseTime(end) ?? new Date().toISOString() } : undefined;
-      const rows = await query(url, sql, range);
-      console.log(format === 'json' ? JSON.stringify(rows, null, 2) : table(rows));
+      const body = { sql, ...range, ...(limit === undefined ? {} : { limit: Number(limit) }) };
+      if (format === 'json') {
+        process.stdout.write((await post(url, '/api/query', body)).toString('utf8') + '\n');
+        return 0;
+      }
+      const { ARROW_STREAM, toCsv, toTextTable } = await import('@micromegas/analytics');
+      const ipc = await post(url, '/api/query', body, ARROW_STREAM);
+      if (format === 'arrow') {
+        process.stdout.write(ipc);
+        return 0;
+      }
+      const { tableFromIPC } = await import('apache-arrow');
+      const table = tableFromIPC(ipc);
+      process.stdout.write(format === 'csv' ? toCsv(table) : toTextTable(table));
+      return 0;
+    }
+    case 'perfetto': {
+      const url = take(argv, '--url', process.env.MICROMEGAS_URL ?? DEFAULT_URL)!;
+      const range = timeRange(take(argv, '--begin'), take(argv, '--end'));
+      const out = take(argv, '-o') ?? take(argv, '--output');
+      const [processId] = argv;
+      if (!processId || !out) throw new Error('usage: micromegas perfetto <process_id> -o trace.pftrace|trace.json [--begin T] [--end T]');
+      const { traceFormatOf } = await import('@micromegas/analytics');
+      const trace = await post(url, '/api/perfetto', { process_id: processId, format: traceFormatOf(out), ...range });
+      writeFileSync(out, trace);
+      console.log(`micromegas: wrote ${out} (${trace.length} bytes); open it in https://ui.perfetto.dev`);
       return 0;
     }
     case 'help':

@@ -1,50 +1,70 @@
-// The all-in-one server: ingestion and SQL on one port, plus lakehouse maintenance.
+// The all-in-one server: ingestion, SQL and lakehouse maintenance on one port.
 // Embedded default: PGlite and a local object store under --data-dir. The Rust
 // analytics engine reaches the same PGlite through a loopback PostgreSQL socket.
+// Roles split the work for production (gateway, analytics, maintenance) against a real
+// PostgreSQL and object store.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { createGateway, loadConfig, openDatabase, jsonLogger, type Reply, type Request } from '@micromegas/gateway';
-import { Engine, parseQueryRequest, ARROW_STREAM } from '@micromegas/analytics';
+import { createGateway, loadConfig, openDatabase, jsonLogger, type Logger, type Option, type Reply, type Request } from '@micromegas/gateway';
+import { Engine, answerQuery, isQueryRoute, startMaintenance, type MaintenanceLoop, type MaintenanceOptions } from '@micromegas/analytics';
 
-export type Role = 'all' | 'gateway' | 'analytics';
-export const ROLES: Role[] = ['all', 'gateway', 'analytics'];
+export type Role = 'all' | 'gateway' | 'analytics' | 'maintenance';
+export const ROLES: Role[] = ['all', 'gateway', 'analytics', 'maintenance'];
+
+/** `serve` options beyond the gateway's. */
+export const SERVE_OPTIONS: Option[] = [
+  { flag: 'role', env: 'MICROMEGAS_ROLE', def: 'all', help: `what this process does: ${ROLES.join('|')} (all = ingestion + SQL + maintenance)` },
+  { flag: 'maintenance-interval-seconds', env: 'MICROMEGAS_MAINTENANCE_INTERVAL_SECONDS', def: '60', help: 'how often maintenance runs (roles all, maintenance)' },
+  { flag: 'materialize-hours', env: 'MICROMEGAS_MATERIALIZE_HOURS', def: '3', help: 'completed hours of global log_entries/measures partitions kept materialized' },
+  { flag: 'retention-days', env: 'MICROMEGAS_RETENTION_DAYS', def: '90', help: 'blocks and partitions older than this are deleted; 0 keeps everything' },
+  { flag: 'tail-sampling-hours', env: 'MICROMEGAS_TAIL_SAMPLING_HOURS', help: 'cpu blocks older than this are deleted unless their process is kept (unset: off)' },
+  { flag: 'tail-sampling-keep-sql', env: 'MICROMEGAS_TAIL_SAMPLING_KEEP_SQL', help: 'SQL returning process_id of processes whose cpu streams are kept (default: logged an error or fatal)' },
+  { flag: 'tail-sampling-window-hours', env: 'MICROMEGAS_TAIL_SAMPLING_WINDOW_HOURS', def: '1', help: 'time range the keep query looks at, ending now' },
+];
 
 export interface Server {
   url: string;
   close(): Promise<void>;
 }
 
-/** SQL over HTTP as a gateway route: POST /api/query (and upstream's /gateway/query). */
+/** SQL over HTTP (`/api/query`, upstream's `/gateway/query`, `/api/perfetto`) as a gateway route. */
 export function queryRoute(engine: Engine) {
-  return async (req: Request): Promise<Reply | null> => {
-    if (req.path !== '/api/query' && req.path !== '/gateway/query') return null;
-    if (req.method !== 'POST') return { status: 405, body: JSON.stringify({ error: 'use POST' }) };
-    let parsed;
-    try {
-      parsed = parseQueryRequest(req.body);
-    } catch (e) {
-      return { status: 400, body: JSON.stringify({ error: (e as Error).message }) };
-    }
-    const arrow = (req.accept ?? '').includes(ARROW_STREAM);
-    try {
-      const body = arrow ? await engine.queryIpc(parsed.sql, parsed.options) : await engine.queryJsonBytes(parsed.sql, parsed.options);
-      return { status: 200, body, headers: { 'Content-Type': arrow ? ARROW_STREAM : 'application/json' } };
-    } catch (e) {
-      // The engine's message: planning and SQL errors are the caller's (400), the rest ours.
-      const message = (e as Error).message;
-      const status = /timeout|memory|internal|object store|postgres/i.test(message) && !/SQL error|Schema error|Plan/i.test(message) ? 500 : 400;
-      return { status, body: JSON.stringify({ error: message }), headers: { 'Content-Type': 'application/json' } };
-    }
+  return async (req: Request): Promise<Reply | null> => (isQueryRoute(req.path) ? answerQuery(engine, req) : null);
+}
+
+function hours(get: (flag: string) => string | undefined, flag: string): number | undefined {
+  const v = get(flag);
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number`);
+  return n;
+}
+
+/** Maintenance options from the flags: materialization always, retention unless 0 days. */
+function maintenanceOptions(get: (flag: string) => string | undefined): MaintenanceOptions & { intervalMs: number } {
+  const days = hours(get, 'retention-days') ?? 0;
+  const tail = hours(get, 'tail-sampling-hours');
+  return {
+    intervalMs: (hours(get, 'maintenance-interval-seconds') ?? 60) * 1000,
+    lookbackHours: hours(get, 'materialize-hours') ?? 3,
+    retention:
+      days > 0 || tail !== undefined
+        ? {
+            maxAgeSeconds: days > 0 ? days * 86400 : Number.MAX_SAFE_INTEGER / 1000,
+            cpuMaxAgeSeconds: tail === undefined ? undefined : tail * 3600,
+            keepProcessesSql: get('tail-sampling-keep-sql') || undefined,
+            windowSeconds: (hours(get, 'tail-sampling-window-hours') ?? 1) * 3600,
+          }
+        : undefined,
   };
 }
 
-export async function serve(argv: string[], log = jsonLogger()): Promise<Server> {
-  const roleIndex = argv.indexOf('--role');
-  const role = (roleIndex >= 0 ? argv[roleIndex + 1] : process.env.MICROMEGAS_ROLE ?? 'all') as Role;
+export async function serve(argv: string[], log: Logger = jsonLogger()): Promise<Server> {
+  const { config, get } = loadConfig(argv, process.env, SERVE_OPTIONS);
+  const role = get('role') as Role;
   if (!ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
-  const rest = roleIndex >= 0 ? [...argv.slice(0, roleIndex), ...argv.slice(roleIndex + 2)] : argv;
-  const { config } = loadConfig(rest);
+  const maintenance = role === 'all' || role === 'maintenance' ? maintenanceOptions(get) : undefined;
 
   const db = await openDatabase(config);
   let socket: PGLiteSocketServer | null = null;
@@ -60,12 +80,25 @@ export async function serve(argv: string[], log = jsonLogger()): Promise<Server>
     const objectStoreUri = config.objectStoreUri ?? pathToFileURL(join(config.dataDir, 'objects')).href;
     engine = await Engine.open({ sqlConnectionString: sqlUrl, objectStoreUri });
   }
-  const gateway = await createGateway(config, { db, log, routes: engine ? queryRoute(engine) : undefined, ingestion: role !== 'analytics' });
+  const gateway = await createGateway(config, {
+    db,
+    log,
+    routes: engine && role !== 'maintenance' ? queryRoute(engine) : undefined,
+    ingestion: role === 'all' || role === 'gateway',
+  });
   const port = await gateway.listen();
+  let loop: MaintenanceLoop | undefined;
+  if (engine && maintenance) {
+    loop = startMaintenance(engine, maintenance, (pass) => {
+      if (pass instanceof Error) log.error('maintenance failed', { error: pass.message });
+      else log.info('maintenance', { ms: pass.ms, ...pass.views, ...(pass.retention ? { retention: pass.retention } : {}) });
+    });
+  }
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   return {
     url,
     async close() {
+      await loop?.stop();
       await socket?.stop();  // before the database it serves closes
       await gateway.close();
     },

@@ -4,7 +4,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ after(async () => server?.close());
 
 // Asynchronous on purpose: the server runs in this process and must keep serving.
 const run = promisify(execFile);
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const range = () => ({ begin: new Date(Date.now() - 3600_000).toISOString(), end: new Date(Date.now() + 60_000).toISOString() });
 
 test('a simulated game and a Node service land in SQL with the counts they report', async () => {
@@ -43,6 +44,19 @@ test('a simulated game and a Node service land in SQL with the counts they repor
   assert.equal(Number(metrics.n), Number(totals[3]));
   const [served] = await query(server.url, "SELECT count(*) AS n FROM log_entries WHERE target = 'demo.api'", range());
   assert.ok(Number(served.n) > 0);
+
+  // The same numbers through the command line, and the game's frames as a Perfetto trace.
+  const cli = (...args: string[]) => run(process.execPath, [MAIN, ...args, '--url', server.url]);
+  const csv = await cli('query', `SELECT count(*) AS n FROM measures WHERE process_id = '${simProcess.process_id}'`, '--begin', '1h', '--format', 'csv');
+  assert.equal(csv.stdout, `n\n${totals[3]}\n`);
+  const trace = join(dataDir, 'game.pftrace');
+  await cli('perfetto', String(simProcess.process_id), '-o', trace, '--begin', '1h');
+  const bytes = readFileSync(trace);
+  assert.ok(bytes.includes(Buffer.from('mm-game-sim')), 'the process track is named after the exe');
+  const json = join(dataDir, 'game.json');
+  await cli('perfetto', String(simProcess.process_id), '-o', json, '--begin', '1h');
+  const slices = JSON.parse(readFileSync(json, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X');
+  assert.equal(slices.length, Number(totals[1]), 'every span the game recorded is in the trace');
 });
 
 test('bad SQL gets 400 with the engine message, and the server keeps answering', async () => {

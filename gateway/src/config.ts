@@ -26,7 +26,8 @@ export interface GatewayConfig {
   pgPoolSize: number;
 }
 
-interface Option {
+/** A flag with its env variable and default; other commands built on the gateway add their own. */
+export interface Option {
   flag: string;
   env?: string;
   help: string;
@@ -52,12 +53,17 @@ export const OPTIONS: Option[] = [
   { flag: 'disable-auth', env: 'MICROMEGAS_GATEWAY_DISABLE_AUTH', bool: true, help: 'accept unauthenticated requests (always so for the embedded default)' },
 ];
 
-export function helpText(): string {
-  const lines = OPTIONS.map((o) => {
+/** `--flag <value>` / help / (default) / [env] lines for a list of options. */
+export function optionHelp(options: Option[]): string[] {
+  return options.map((o) => {
     const env = o.env ? ` [env ${o.env}]` : '';
     const def = o.def ? ` (default ${o.def})` : '';
     return `  --${o.flag}${o.bool ? '' : ' <value>'}\n      ${o.help}${def}${env}`;
   });
+}
+
+export function helpText(): string {
+  const lines = optionHelp(OPTIONS);
   return [
     'Usage: micromegas-gateway [options]             run the ingestion gateway',
     '       micromegas-gateway keys create <name>    mint an ingestion API key (printed once)',
@@ -72,8 +78,14 @@ export function helpText(): string {
   ].join('\n');
 }
 
-/** Parses argv (without node/script) and env into a config plus positional args. */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: GatewayConfig; args: string[] } {
+/** Parses argv (without node/script) and env into a config plus positional args; `extra` options
+ * are accepted too and read back with `get(flag)`. */
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  extra: Option[] = [],
+): { config: GatewayConfig; args: string[]; get: (flag: string) => string | undefined } {
+  const options = [...OPTIONS, ...extra];
   const values = new Map<string, string>();
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -83,7 +95,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       continue;
     }
     const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    const opt = OPTIONS.find((o) => o.flag === name);
+    const opt = options.find((o) => o.flag === name);
     if (!opt) throw new Error(`unknown option --${name} (see --help)`);
     if (opt.bool) values.set(name, inline ?? 'true');
     else {
@@ -93,7 +105,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
   }
   const get = (flag: string): string | undefined => {
-    const o = OPTIONS.find((x) => x.flag === flag)!;
+    const o = options.find((x) => x.flag === flag)!;
     return values.get(flag) ?? (o.env ? env[o.env] : undefined) ?? o.def;
   };
   const num = (flag: string): number => {
@@ -106,6 +118,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const workers = get('workers') === 'auto' ? 0 : num('workers');
   return {
     args,
+    get,
     config: {
       host: at > 0 ? listen.slice(0, at) : '0.0.0.0',
       port: Number(listen.slice(at + 1)),

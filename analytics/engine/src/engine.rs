@@ -1,11 +1,12 @@
 //! The engine a Node process opens once: metadata, object store, views, and query execution.
 
-use crate::lakehouse::Lakehouse;
+use crate::lakehouse::{Lakehouse, MaintenanceReport};
 use crate::metadata::{MetadataSource, PgMetadata};
 use crate::sql::{make_session, project_batches, BatchSource};
 use crate::store::open_object_store;
 use crate::time::TimeRange;
-use crate::views::{all_views, Instance, View, ViewContext};
+use crate::views::{all_views, Instance, View, ViewContext, ViewSource};
+use chrono::{DateTime, Utc};
 use anyhow::{anyhow, bail, Result};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -68,6 +69,8 @@ pub struct Engine {
     views: Vec<Arc<dyn View>>,
     view_ctx: ViewContext,
     source: Arc<dyn BatchSource>,
+    /// The same object as `source` when JIT partitions are on.
+    lakehouse: Option<Arc<Lakehouse>>,
     config: EngineConfig,
 }
 
@@ -82,16 +85,20 @@ impl Engine {
         let pg = Arc::new(PgMetadata::connect(&config.sql_connection_string).await?);
         let store = open_object_store(&config.object_store_uri)?;
         let view_ctx = ViewContext { metadata: pg.clone() as Arc<dyn MetadataSource>, store, stats: Default::default() };
-        let source: Arc<dyn BatchSource> = if config.jit_partitions {
+        let lakehouse = if config.jit_partitions {
             let (client, connection) = tokio_postgres::connect(&config.sql_connection_string, tokio_postgres::NoTls).await?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            Arc::new(Lakehouse::new(view_ctx.clone(), client).await?)
+            Some(Arc::new(Lakehouse::new(view_ctx.clone(), client).await?))
         } else {
-            Arc::new(DirectSource::new(view_ctx.clone()))
+            None
         };
-        Ok(Self { pg, views: all_views(), view_ctx, source, config })
+        let source: Arc<dyn BatchSource> = match &lakehouse {
+            Some(l) => l.clone(),
+            None => Arc::new(DirectSource::new(view_ctx.clone())),
+        };
+        Ok(Self { pg, views: all_views(), view_ctx, source, lakehouse, config })
     }
 
     pub fn view_context(&self) -> &ViewContext {
@@ -109,6 +116,17 @@ impl Engine {
 
     pub fn views(&self) -> &[Arc<dyn View>] {
         &self.views
+    }
+
+    /// Maintenance: builds (or finds fresh) the global partitions of `view` for every insert-time
+    /// hour inside `[begin, end)`, so queries over those hours read Parquet only.
+    pub async fn materialize_global(&self, view: &str, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
+        let lakehouse = self.lakehouse.as_ref().ok_or_else(|| anyhow!("materializing needs JIT partitions (jit_partitions)"))?;
+        let view = self.views.iter().find(|v| v.name() == view).ok_or_else(|| anyhow!("no view named {view}"))?;
+        if !matches!(view.source(), ViewSource::Blocks { .. }) || !view.has_global_instance() || !view.hourly_partitions() {
+            bail!("{} has no global hourly partitions to materialize", view.name());
+        }
+        lakehouse.materialize_hours(view.as_ref(), &Instance::Global, begin, end).await
     }
 
     /// Plans and runs `sql`; errors carry the engine's own message.

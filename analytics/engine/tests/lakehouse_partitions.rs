@@ -76,3 +76,23 @@ async fn thread_spans_partitions_cover_the_stream_and_the_range_still_filters() 
     assert_eq!(lake.rows(&sql, Some((1.4, 1.6))).await, vec![json!({"name": "C"})]);
     assert_eq!(counters(&lake), (2, 1, 1));
 }
+
+#[tokio::test]
+async fn maintenance_materializes_global_hours_once_and_queries_then_read_no_block() {
+    let Some(lake) = populated_lake(true).await else { return };
+    let engine = lake.engine();
+    let (begin, end) = (at(-3600.0), at(7200.0));
+    // Log blocks were inserted within one hour (t0 + ~1.5–3.5 s): one partition with the 4 good rows.
+    let first = engine.materialize_global("log_entries", begin, end).await.unwrap();
+    assert_eq!((first.partitions_written, first.partitions_fresh, first.rows), (1, 0, 4));
+    let again = engine.materialize_global("log_entries", begin, end).await.unwrap();
+    assert_eq!((again.partitions_written, again.partitions_fresh, again.rows), (0, 1, 4));
+    let blocks_before = counters(&lake).0;
+    assert_eq!(lake.rows("SELECT count(*) AS n FROM log_entries", Some((0.0, 10.0))).await, vec![json!({"n": 4})]);
+    assert_eq!(counters(&lake).0, blocks_before, "the query read Parquet only");
+    // An hour outside the window is not touched; views without global hourly partitions are refused.
+    let none = engine.materialize_global("measures", at(7200.0), at(10800.0)).await.unwrap();
+    assert_eq!(none, Default::default());
+    assert!(engine.materialize_global("thread_spans", begin, end).await.unwrap_err().to_string().contains("no global hourly partitions"));
+    assert!(engine.materialize_global("nope", begin, end).await.is_err());
+}

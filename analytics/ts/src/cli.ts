@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // micromegas-query "SELECT …" [--begin 1h|RFC3339] [--end RFC3339] [--limit N]
 //                  [--format table|csv|json|arrow]
-// micromegas-query perfetto <process_id> -o trace.json [--begin …] [--end …]
+// micromegas-query perfetto <process_id> -o trace.pftrace|trace.json [--begin …] [--end …]
 // Reads MICROMEGAS_SQL_CONNECTION_STRING and MICROMEGAS_OBJECT_STORE_URI.
 import { parseArgs } from 'node:util';
 import { tableFromIPC } from 'apache-arrow';
 import { writeFileSync } from 'node:fs';
 import { Engine } from './engine.js';
-import { exportPerfettoTrace } from './perfetto.js';
+import { exportPerfetto, traceFormatOf } from './perfetto.js';
 import { toCsv, toTextTable } from './format.js';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'arrow';
@@ -62,7 +62,7 @@ export async function runQueryCli(argv: string[], out: NodeJS.WritableStream = p
   }
 }
 
-/** `perfetto <process_id> -o trace.json [--begin --end]`: writes a Chrome JSON trace. */
+/** `perfetto <process_id> -o trace.pftrace [--begin --end]`: writes a Perfetto trace (Chrome JSON for `.json`). */
 export async function runPerfettoCli(argv: string[], err: NodeJS.WritableStream = process.stderr): Promise<number> {
   let parsed;
   try {
@@ -73,12 +73,12 @@ export async function runPerfettoCli(argv: string[], err: NodeJS.WritableStream 
   }
   const [processId] = parsed.positionals;
   if (!processId || !parsed.values.output) {
-    err.write('usage: micromegas-query perfetto <process_id> -o trace.json [--begin 1h|RFC3339] [--end RFC3339]\n');
+    err.write('usage: micromegas-query perfetto <process_id> -o trace.pftrace|trace.json [--begin 1h|RFC3339] [--end RFC3339]\n');
     return 2;
   }
   try {
-    const trace = await exportPerfettoTrace(await Engine.open(), processId, { begin: parsed.values.begin, end: parsed.values.end });
-    writeFileSync(parsed.values.output, JSON.stringify(trace));
+    const { begin, end, output } = parsed.values;
+    writeFileSync(output, await exportPerfetto(await Engine.open(), processId, { begin, end, format: traceFormatOf(output) }));
     return 0;
   } catch (e) {
     err.write(`error: ${(e as Error).message}\n`);

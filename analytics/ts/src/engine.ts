@@ -1,7 +1,7 @@
 // The Node-side handle on the Rust engine. Results cross the boundary as Arrow IPC or JSON bytes
 // produced in Rust; nothing here touches rows one by one.
 import { tableFromIPC, type Table } from 'apache-arrow';
-import { native, type EngineStats, type NativeEngine, type OpenOptions, type RetentionOptions, type RetentionReport } from './native.js';
+import { native, type EngineStats, type MaintenanceReport, type NativeEngine, type OpenOptions, type RetentionOptions, type RetentionReport } from './native.js';
 import { parseTime } from './time.js';
 
 export interface QueryOptions {
@@ -27,6 +27,11 @@ export class Engine {
   /** Deletes what the retention and tail-sampling policy says, as of now. */
   applyRetention(options: RetentionOptions): Promise<RetentionReport> {
     return this.inner.applyRetention(options);
+  }
+
+  /** Builds or refreshes the global partitions of `view` for the insert-time hours in [begin, end). */
+  materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport> {
+    return this.inner.materializeGlobal(view, begin, end);
   }
 
   /** Arrow IPC stream bytes. */

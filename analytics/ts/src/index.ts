@@ -1,10 +1,33 @@
 // @micromegas/analytics: SQL over micromegas telemetry.
 export { Engine, type QueryOptions } from './engine.js';
-export type { OpenOptions, RetentionOptions, RetentionReport, EngineStats } from './native.js';
-export { createQueryHandler, createQueryServer, parseQueryRequest, ARROW_STREAM, type QueryHandler, type QueryHandlerOptions } from './server.js';
+export type { OpenOptions, RetentionOptions, RetentionReport, EngineStats, MaintenanceReport } from './native.js';
+export {
+  answerQuery,
+  createQueryHandler,
+  createQueryServer,
+  isQueryRoute,
+  parseQueryRequest,
+  ARROW_STREAM,
+  type QueryHandler,
+  type QueryHandlerOptions,
+  type QueryReply,
+  type QueryRequest,
+} from './server.js';
 export { runQueryCli, runPerfettoCli, type OutputFormat } from './cli.js';
 export { parseTime } from './time.js';
-export { exportPerfettoTrace, type TraceEvent } from './perfetto.js';
+export {
+  collectTrace,
+  exportPerfetto,
+  exportPerfettoTrace,
+  toChromeJson,
+  toPerfettoProto,
+  traceFormatOf,
+  type TraceEvent,
+  type TraceFormat,
+  type TraceModel,
+} from './perfetto.js';
+export { runMaintenance, startMaintenance, MAINTAINED_VIEWS, type MaintenanceOptions, type MaintenancePass, type MaintenanceLoop } from './maintenance.js';
+export { toCsv, toTextTable } from './format.js';
 
 import { Engine, type QueryOptions } from './engine.js';
 

@@ -38,7 +38,16 @@ export interface RetentionReport {
   filesDeleted: number;
 }
 
+/** What one maintenance pass over a view did. */
+export interface MaintenanceReport {
+  partitionsWritten: number;
+  /** Partitions that were already up to date. */
+  partitionsFresh: number;
+  rows: number;
+}
+
 export interface NativeEngine {
+  materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>;
   applyRetention(options: RetentionOptions): Promise<RetentionReport>;
   queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   queryJson(sql: string, options?: NativeQueryOptions): Promise<Buffer>;

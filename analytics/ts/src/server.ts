@@ -1,9 +1,10 @@
 // SQL over HTTP: `POST /api/query` ({sql, begin, end, limit}) and upstream's `POST /gateway/query`
 // ({sql, time_range_begin, time_range_end}). JSON rows by default, an Arrow IPC stream with
 // `Accept: application/vnd.apache.arrow.stream`. Bad SQL answers 400 with the engine's message.
+// `POST /api/perfetto` exports a process's spans as a Perfetto trace.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Engine, QueryOptions } from './engine.js';
-import { exportPerfettoTrace } from './perfetto.js';
+import { exportPerfetto, type TraceFormat } from './perfetto.js';
 
 export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 const MAX_BODY = 1024 * 1024;
@@ -61,46 +62,82 @@ function statusOf(message: string): number {
   return 400;
 }
 
-function sendError(res: ServerResponse, status: number, message: string) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ error: message }));
+/** A request as any HTTP framework sees it (node:http here, uWebSockets.js in the gateway). */
+export interface QueryRequest {
+  method: string;
+  path: string;
+  body: Buffer;
+  accept?: string;
+}
+
+export interface QueryReply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+const JSON_TYPE = 'application/json';
+const reply = (status: number, body: Buffer, type = JSON_TYPE): QueryReply => ({ status, headers: { 'content-type': type }, body });
+const errorReply = (status: number, message: string) => reply(status, Buffer.from(JSON.stringify({ error: message })));
+
+/** Whether `path` is one of the routes `answerQuery` serves. */
+export function isQueryRoute(path: string): boolean {
+  return path === '/api/query' || path === '/gateway/query' || path === '/api/perfetto';
+}
+
+/** Answers `POST /api/query`, `/gateway/query` and `/api/perfetto` ({process_id, begin?, end?,
+ * format?: "pftrace"|"json"}); engine errors become 400 (the caller's SQL) or 5xx (ours). */
+export async function answerQuery(engine: Engine, req: QueryRequest): Promise<QueryReply> {
+  try {
+    if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+    if (req.path === '/api/perfetto') {
+      const { processId, format, options } = parsePerfettoRequest(req.body);
+      const body = await run(() => exportPerfetto(engine, processId, { ...options, format }));
+      return reply(200, body, format === 'json' ? JSON_TYPE : 'application/octet-stream');
+    }
+    const { sql, options } = parseQueryRequest(req.body);
+    if ((req.accept ?? '').includes(ARROW_STREAM)) return reply(200, await run(() => engine.queryIpc(sql, options)), ARROW_STREAM);
+    return reply(200, await run(() => engine.queryJsonBytes(sql, options)));
+  } catch (e) {
+    return e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
+  }
+}
+
+async function run(f: () => Promise<Buffer>): Promise<Buffer> {
+  try {
+    return await f();
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new HttpError(statusOf(message), message);
+  }
+}
+
+function parsePerfettoRequest(body: Buffer): { processId: string; format: TraceFormat; options: QueryOptions } {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(body.toString('utf8') || '{}');
+  } catch (e) {
+    throw new HttpError(400, `request body is not JSON: ${(e as Error).message}`);
+  }
+  const format = json.format ?? 'pftrace';
+  if (format !== 'pftrace' && format !== 'json') throw new HttpError(400, '`format` must be "pftrace" or "json"');
+  const text = (k: string) => (typeof json[k] === 'string' && json[k] !== '' ? (json[k] as string) : undefined);
+  return { processId: String(json.process_id ?? ''), format, options: { begin: text('begin'), end: text('end') } };
 }
 
 export function createQueryHandler(engine: Engine, options: QueryHandlerOptions = {}): QueryHandler {
   return async (req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== '/api/query' && path !== '/gateway/query' && path !== '/api/perfetto') return false;
+    if (!isQueryRoute(path)) return false;
+    let r: QueryReply;
     try {
-      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       if (options.authorize && !(await options.authorize(req))) throw new HttpError(401, 'unauthorized');
-      if (path === '/api/perfetto') {
-        // {process_id, begin?, end?} → Chrome JSON trace (opens in the Perfetto UI).
-        const body = JSON.parse((await readBody(req)).toString('utf8') || '{}');
-        let trace;
-        try {
-          trace = await exportPerfettoTrace(engine, String(body.process_id ?? ''), { begin: body.begin, end: body.end });
-        } catch (e) {
-          throw new HttpError(statusOf((e as Error).message), (e as Error).message);
-        }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(trace));
-        return true;
-      }
-      const { sql, options: q } = parseQueryRequest(await readBody(req));
-      const wantsArrow = (req.headers.accept ?? '').includes(ARROW_STREAM);
-      let bytes: Buffer;
-      try {
-        bytes = wantsArrow ? await engine.queryIpc(sql, q) : await engine.queryJsonBytes(sql, q);
-      } catch (e) {
-        const message = (e as Error).message;
-        throw new HttpError(statusOf(message), message);
-      }
-      res.writeHead(200, { 'content-type': wantsArrow ? ARROW_STREAM : 'application/json', 'content-length': bytes.length });
-      res.end(bytes);
+      r = await answerQuery(engine, { method: req.method ?? 'GET', path, body: await readBody(req), accept: req.headers.accept });
     } catch (e) {
-      if (e instanceof HttpError) sendError(res, e.status, e.message);
-      else sendError(res, 500, (e as Error).message);
+      r = e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
     }
+    res.writeHead(r.status, { ...r.headers, 'content-length': r.body.length });
+    res.end(r.body);
     return true;
   };
 }
@@ -109,6 +146,8 @@ export function createQueryHandler(engine: Engine, options: QueryHandlerOptions 
 export function createQueryServer(engine: Engine, options: QueryHandlerOptions = {}): http.Server {
   const handle = createQueryHandler(engine, options);
   return http.createServer(async (req, res) => {
-    if (!(await handle(req, res))) sendError(res, 404, `no route ${req.method} ${req.url}`);
+    if (await handle(req, res)) return;
+    res.writeHead(404, { 'content-type': JSON_TYPE });
+    res.end(JSON.stringify({ error: `no route ${req.method} ${req.url}` }));
   });
 }

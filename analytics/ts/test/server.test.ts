@@ -8,7 +8,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine, createQueryServer, runQueryCli, runPerfettoCli, exportPerfettoTrace, ARROW_STREAM } from '../src/index.js';
+import { Engine, createQueryServer, runQueryCli, runPerfettoCli, exportPerfettoTrace, runMaintenance, ARROW_STREAM } from '../src/index.js';
 import { TestLake, logBlock, threadSpanBlock, CPU_DEPS, CPU_OBJS } from '../support/lake.js';
 
 const PG = process.env.MICROMEGAS_TEST_PG_URL;
@@ -127,17 +127,78 @@ test('the query CLI prints csv and json', { skip: !PG && 'MICROMEGAS_TEST_PG_URL
 test('the Perfetto export has the process, one thread track and its spans in microseconds', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
   const { traceEvents } = await exportPerfettoTrace(engine, P);
   const t0us = Date.parse('2026-11-24T12:00:00Z') * 1000;
-  assert.deepEqual(traceEvents.filter((e) => e.ph === 'M').map((e) => e.args?.name), ['server.exe', 'thread-1']);
+  // The stream has no thread-id property: the track gets a synthetic, unique tid.
+  assert.deepEqual(traceEvents.filter((e) => e.ph === 'M').map((e) => e.args?.name), ['server.exe', 'thread-1000000']);
   assert.deepEqual(
     traceEvents.filter((e) => e.ph === 'X').map((e) => [e.name, e.ts - t0us, e.dur, e.tid]),
-    [['tick', 100_000, 16_000, 1], ['render', 120_000, 5_500, 1]],
+    [['tick', 100_000, 16_000, 1_000_000], ['render', 120_000, 5_500, 1_000_000]],
   );
   const ranged = await exportPerfettoTrace(engine, P, { begin: '2026-11-24T12:00:00.118Z', end: '2026-11-24T12:00:01Z' });
   assert.deepEqual(ranged.traceEvents.filter((e) => e.ph === 'X').map((e) => e.name), ['render']);
 });
 
+/** Protobuf wire reader, written from the encoding spec (independent of the exporter's writer). */
+type Field = { field: number; value: bigint | Buffer };
+function fields(buf: Buffer): Field[] {
+  const out: Field[] = [];
+  let i = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const b = buf[i++];
+      assert.ok(b !== undefined, 'truncated varint');
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+  };
+  while (i < buf.length) {
+    const key = Number(varint());
+    const wire = key & 7;
+    if (wire === 0) out.push({ field: key >> 3, value: varint() });
+    else if (wire === 2) {
+      const len = Number(varint());
+      assert.ok(i + len <= buf.length, 'length past the end');
+      out.push({ field: key >> 3, value: buf.subarray(i, i + len) });
+      i += len;
+    } else assert.fail(`unexpected wire type ${wire}`);
+  }
+  return out;
+}
+const one = (fs: Field[], n: number) => fs.find((f) => f.field === n)?.value;
+const text = (v: unknown) => (v as Buffer).toString('utf8');
+
+test('the .pftrace export is a Perfetto protobuf: process and thread tracks, nested slices in ns', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const res = await post('/api/perfetto', { process_id: P, format: 'pftrace' });
+  assert.equal(res.status, 200);
+  const trace = fields(Buffer.from(await res.arrayBuffer()));
+  assert.ok(trace.every((f) => f.field === 1), 'a Trace holds only packets (field 1)');
+  const packets = trace.map((f) => fields(f.value as Buffer));
+  assert.ok(packets.every((p) => one(p, 10) === 1n), 'every packet has trusted_packet_sequence_id');
+  const descriptors = packets.map((p) => one(p, 60)).filter(Boolean).map((d) => fields(d as Buffer));
+  const processTrack = descriptors.find((d) => one(d, 3));
+  assert.equal(text(one(fields(one(processTrack!, 3) as Buffer), 6)), 'server.exe');
+  const threadTrack = descriptors.find((d) => one(d, 4))!;
+  assert.equal(one(threadTrack, 5), one(processTrack!, 1), 'the thread track is a child of the process track');
+  assert.equal(text(one(fields(one(threadTrack, 4) as Buffer), 5)), 'thread-1000000');
+  const t0 = BigInt(Date.parse('2026-11-24T12:00:00Z')) * 1_000_000n;
+  const events = packets
+    .filter((p) => one(p, 11))
+    .map((p) => {
+      const e = fields(one(p, 11) as Buffer);
+      assert.equal(one(e, 11), one(threadTrack, 1), 'slices are on the thread track');
+      const name = one(e, 23);
+      return [one(e, 9) === 1n ? 'begin' : 'end', name ? text(name) : '', (one(p, 8) as bigint) - t0];
+    });
+  assert.deepEqual(events, [
+    ['begin', 'tick', 100_000_000n],
+    ['end', '', 116_000_000n],
+    ['begin', 'render', 120_000_000n],
+    ['end', '', 125_500_000n],
+  ]);
+});
+
 test('the Perfetto export is served over HTTP and written by the CLI', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
-  const res = await post('/api/perfetto', { process_id: P });
+  const res = await post('/api/perfetto', { process_id: P, format: 'json' });
   assert.equal(res.status, 200);
   const names = (await res.json()).traceEvents.filter((e: { ph: string }) => e.ph === 'X').map((e: { name: string }) => e.name);
   assert.deepEqual(names, ['tick', 'render']);
@@ -148,6 +209,31 @@ test('the Perfetto export is served over HTTP and written by the CLI', { skip: !
   const out = join(tmpdir(), `mm-trace-${process.pid}.json`);
   assert.equal(await runPerfettoCli([P, '-o', out]), 0);
   assert.equal(JSON.parse(readFileSync(out, 'utf8')).traceEvents.filter((e: { ph: string }) => e.ph === 'X').length, 2);
+  const pftrace = join(tmpdir(), `mm-trace-${process.pid}.pftrace`);
+  assert.equal(await runPerfettoCli([P, '-o', pftrace]), 0);
+  assert.equal(fields(readFileSync(pftrace)).length, 1 + 1 + 4, 'process + thread descriptors and four slice events');
+  const badFormat = await post('/api/perfetto', { process_id: P, format: 'svg' });
+  assert.equal(badFormat.status, 400);
+});
+
+test('maintenance materializes the completed hours of log_entries and measures once', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  // The log blocks were inserted at 12:00:01–12:00:02; at 13:30 that hour is complete.
+  const now = new Date('2026-11-24T13:30:00Z');
+  const first = await runMaintenance(engine, { lookbackHours: 2 }, now);
+  // Earlier queries may have built the hour's partition already (ETL on demand): one either way.
+  const { partitionsWritten, partitionsFresh, rows } = first.views.log_entries;
+  assert.deepEqual([partitionsWritten + partitionsFresh, rows], [1, 3]);
+  assert.deepEqual(first.views.measures, { partitionsWritten: 0, partitionsFresh: 0, rows: 0 });
+  assert.equal(first.retention, undefined);
+  const second = await runMaintenance(engine, { lookbackHours: 2 }, now);
+  assert.deepEqual(second.views.log_entries, { partitionsWritten: 0, partitionsFresh: 1, rows: 3 });
+  // Before the blocks' hour completes, nothing is materialized.
+  const early = await runMaintenance(engine, { lookbackHours: 2 }, new Date('2026-11-24T12:30:00Z'));
+  assert.deepEqual(early.views.log_entries, { partitionsWritten: 0, partitionsFresh: 0, rows: 0 });
+  const blocksRead = engine.stats().blocksRead;
+  const res = await post('/api/query', { sql: 'SELECT count(*) AS n FROM log_entries', begin: '2026-11-24T12:00:00Z', end: '2026-11-24T12:59:59Z' });
+  assert.deepEqual(await res.json(), [{ n: 3 }]);
+  assert.equal(engine.stats().blocksRead, blocksRead, 'the query read the partition, no block');
 });
 
 test('retention through the engine deletes the expired blocks and what only they held', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {

@@ -50,6 +50,15 @@ fn source_hash(blocks: &[&BlockRow]) -> Vec<u8> {
     [(blocks.len() as i64).to_le_bytes(), objects.to_le_bytes()].concat()
 }
 
+/// What one maintenance pass over a view did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub partitions_written: u64,
+    /// Partitions that were already up to date.
+    pub partitions_fresh: u64,
+    pub rows: u64,
+}
+
 pub struct Lakehouse {
     ctx: ViewContext,
     client: Arc<Client>,
@@ -82,9 +91,29 @@ impl Lakehouse {
         Ok(hours.into_iter().collect())
     }
 
-    /// Rows of one slice, from its partition when fresh, else rebuilt from blocks and recorded.
-    /// `columns`: the view-schema columns to return (all when `None`).
-    pub async fn materialize(&self, view: &dyn View, instance: &Instance, slice: Slice, columns: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+    /// Maintenance: makes the partitions of every insert-time hour in `[begin, end)` that has blocks
+    /// fresh (built or already up to date), so later queries over those hours read no block.
+    pub async fn materialize_hours(&self, view: &dyn View, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
+        let mut filter = view.block_filter(instance, None);
+        filter.insert_range = Some((begin, end));
+        let blocks = self.ctx.metadata.blocks(&filter).await?;
+        let hours: BTreeSet<Slice> = blocks.iter().map(|b| hour_of(b.insert_time)).filter(|h| h.0 >= begin && h.1 <= end).collect();
+        let mut report = MaintenanceReport::default();
+        for hour in hours {
+            let (batches, built) = self.materialize(view, instance, hour, Some(&[])).await?;
+            report.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            if built {
+                report.partitions_written += 1;
+            } else {
+                report.partitions_fresh += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rows of one slice, from its partition when fresh, else rebuilt from blocks and recorded
+    /// (`true` when rebuilt). `columns`: the view-schema columns to return (all when `None`).
+    pub async fn materialize(&self, view: &dyn View, instance: &Instance, slice: Slice, columns: Option<&[usize]>) -> Result<(Vec<RecordBatch>, bool)> {
         let mut filter = view.block_filter(instance, None);
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
@@ -108,8 +137,8 @@ impl Lakehouse {
                 self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
                 let path: Option<String> = row.get(0);
                 return match path {
-                    None => Ok(vec![]),
-                    Some(p) => read_parquet(&self.ctx, &p, columns).await,
+                    None => Ok((vec![], false)),
+                    Some(p) => Ok((read_parquet(&self.ctx, &p, columns).await?, false)),
                 };
             }
         }
@@ -120,12 +149,15 @@ impl Lakehouse {
         self.record(view, instance, slice, &batch, hash).await?;
         self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
         if batch.num_rows() == 0 {
-            return Ok(vec![]);
+            return Ok((vec![], true));
         }
-        Ok(vec![match columns {
-            Some(c) => batch.project(c)?,
-            None => batch,
-        }])
+        Ok((
+            vec![match columns {
+                Some(c) => batch.project(c)?,
+                None => batch,
+            }],
+            true,
+        ))
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
@@ -264,7 +296,7 @@ impl BatchSource for Lakehouse {
         let output: Option<Vec<usize>> = projection.map(|p| p.iter().map(|i| read_schema.index_of(schema.field(*i).name()).unwrap_or(0)).collect());
         let mut out = Vec::new();
         for slice in self.slices(view.as_ref(), instance, range).await? {
-            for batch in self.materialize(view.as_ref(), instance, slice, read.as_deref()).await? {
+            for batch in self.materialize(view.as_ref(), instance, slice, read.as_deref()).await?.0 {
                 let batch = match range {
                     Some(r) => filter_by_time(&batch, b_col, e_col, r)?,
                     None => batch,
