@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
+module.exports.QueryStream = nativeBinding.QueryStream
 module.exports.countBlockEvents = nativeBinding.countBlockEvents
 module.exports.openEngine = nativeBinding.openEngine

@@ -20,8 +20,19 @@ export declare class Engine {
    * for every insert-time hour inside `[begin, end)` (RFC 3339).
    */
   materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>
+  /**
+   * Runs `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
+   * or the pieces of one JSON array), read with `next()`.
+   */
+  queryStream(sql: string, options: QueryOptions | undefined | null, arrow: boolean): Promise<QueryStream>
   /** Runs `sql` and returns the result as a JSON array of row objects. */
   queryJson(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
+}
+
+/** A running query's encoded result. */
+export declare class QueryStream {
+  /** The next chunk of bytes, or null after the last. */
+  next(): Promise<Buffer | null>
 }
 
 /**

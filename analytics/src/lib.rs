@@ -106,6 +106,22 @@ pub struct Engine {
     inner: Arc<engine::Engine>,
 }
 
+/// A running query's encoded result.
+#[napi]
+pub struct QueryStream {
+    inner: Arc<tokio::sync::Mutex<engine::ResultStream>>,
+}
+
+#[napi]
+impl QueryStream {
+    /// The next chunk of bytes, or null after the last.
+    #[napi]
+    pub async fn next(&self) -> Result<Option<Buffer>> {
+        let chunk = self.inner.lock().await.next_chunk().await.map_err(to_napi)?;
+        Ok(chunk.map(Into::into))
+    }
+}
+
 /// Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
 /// the number of events; decoding errors name what was being read.
 #[napi]
@@ -185,6 +201,16 @@ impl Engine {
         let (b, e) = (parse_time("begin", &begin)?, parse_time("end", &end)?);
         let r = self.inner.materialize_global(&view, b, e).await.map_err(to_napi)?;
         Ok(MaintenanceReport { partitions_written: r.partitions_written as i64, partitions_fresh: r.partitions_fresh as i64, rows: r.rows as i64 })
+    }
+
+    /// Runs `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
+    /// or the pieces of one JSON array), read with `next()`.
+    #[napi]
+    pub async fn query_stream(&self, sql: String, options: Option<QueryOptions>, arrow: bool) -> Result<QueryStream> {
+        let options = query_options(options)?;
+        let format = if arrow { engine::ResultFormat::ArrowIpc } else { engine::ResultFormat::Json };
+        let stream = self.inner.query_stream(&sql, &options, format).await.map_err(to_napi)?;
+        Ok(QueryStream { inner: Arc::new(tokio::sync::Mutex::new(stream)) })
     }
 
     /// Runs `sql` and returns the result as a JSON array of row objects.

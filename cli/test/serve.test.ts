@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@micromegas/gateway';
+import { ARROW_STREAM } from '@micromegas/analytics';
+import { tableFromIPC } from 'apache-arrow';
 import { serve, type Server } from '../src/serve.js';
 import { SIMULATOR, query } from '../src/demo.js';
 
@@ -64,4 +66,16 @@ test('bad SQL gets 400 with the engine message, and the server keeps answering',
   assert.equal(res.status, 400);
   assert.match((await res.json()).error, /SQL|parse|Expected/i);
   assert.equal((await query(server.url, 'SELECT 1 AS one'))[0].one, 1);
+});
+
+test('a large result streams through the gateway port, in JSON and Arrow', async () => {
+  const sql = 'SELECT v FROM unnest(range(0, 250000)) AS t(v) ORDER BY v';
+  const res = await fetch(`${server.url}/api/query`, { method: 'POST', body: JSON.stringify({ sql }) });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+  const rows = await res.json();
+  assert.equal(rows.length, 250000);
+  assert.deepEqual(rows[249999], { v: 249999 });
+  const arrow = await fetch(`${server.url}/api/query`, { method: 'POST', headers: { accept: ARROW_STREAM }, body: JSON.stringify({ sql }) });
+  assert.equal(tableFromIPC(new Uint8Array(await arrow.arrayBuffer())).numRows, 250000);
 });

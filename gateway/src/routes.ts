@@ -19,7 +19,8 @@ export interface Request {
 
 export interface Reply {
   status: number;
-  body?: string | Buffer;
+  /** An async iterable streams (chunked), with backpressure: large query results. */
+  body?: string | Buffer | AsyncIterable<Buffer>;
   headers?: Record<string, string>;
 }
 

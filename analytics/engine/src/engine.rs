@@ -129,23 +129,118 @@ impl Engine {
         lakehouse.materialize_hours(view.as_ref(), &Instance::Global, begin, end).await
     }
 
+    /// Plans `sql` under the query's range and limit.
+    async fn plan(&self, sql: &str, options: &QueryOptions) -> Result<datafusion::dataframe::DataFrame> {
+        let ctx = make_session(&self.views, options.range, self.source.clone(), self.config.memory_limit)?;
+        let mut df = ctx.sql(sql).await?;
+        if let Some(limit) = options.limit {
+            df = df.limit(0, Some(limit))?;
+        }
+        Ok(df)
+    }
+
+    fn timed_out(&self) -> anyhow::Error {
+        anyhow!("query timed out after {} ms", self.config.query_timeout.map_or(0, |t| t.as_millis()))
+    }
+
     /// Plans and runs `sql`; errors carry the engine's own message.
     pub async fn query(&self, sql: &str, options: &QueryOptions) -> Result<QueryResult> {
         let run = async {
-            let ctx = make_session(&self.views, options.range, self.source.clone(), self.config.memory_limit)?;
-            let mut df = ctx.sql(sql).await?;
-            if let Some(limit) = options.limit {
-                df = df.limit(0, Some(limit))?;
-            }
+            let df = self.plan(sql, options).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await?;
             Ok::<_, anyhow::Error>(QueryResult { schema, batches })
         };
         match self.config.query_timeout {
-            Some(t) => tokio::time::timeout(t, run)
-                .await
-                .map_err(|_| anyhow!("query timed out after {} ms", t.as_millis()))?,
+            Some(t) => tokio::time::timeout(t, run).await.map_err(|_| self.timed_out())?,
             None => run.await,
+        }
+    }
+
+    /// Runs `sql` and hands the result out encoded batch by batch, so a large result never sits
+    /// whole in memory. The query timeout bounds the whole stream.
+    pub async fn query_stream(&self, sql: &str, options: &QueryOptions, format: ResultFormat) -> Result<ResultStream> {
+        let deadline = self.config.query_timeout.map(|t| tokio::time::Instant::now() + t);
+        let start = async {
+            let df = self.plan(sql, options).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            Ok::<_, anyhow::Error>((schema, df.execute_stream().await?))
+        };
+        let (schema, batches) = match deadline {
+            Some(d) => tokio::time::timeout_at(d, start).await.map_err(|_| self.timed_out())??,
+            None => start.await?,
+        };
+        let encoder = match format {
+            ResultFormat::ArrowIpc => Encoder::Ipc(datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &schema)?),
+            ResultFormat::Json => Encoder::Json { rows: 0 },
+        };
+        Ok(ResultStream { batches, encoder, deadline, timeout: self.timed_out().to_string(), done: false })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultFormat {
+    ArrowIpc,
+    /// A JSON array of row objects.
+    Json,
+}
+
+enum Encoder {
+    Ipc(datafusion::arrow::ipc::writer::StreamWriter<Vec<u8>>),
+    Json { rows: usize },
+}
+
+/// A running query's result, encoded one batch at a time.
+pub struct ResultStream {
+    batches: datafusion::execution::SendableRecordBatchStream,
+    encoder: Encoder,
+    deadline: Option<tokio::time::Instant>,
+    timeout: String,
+    done: bool,
+}
+
+impl ResultStream {
+    /// The next encoded bytes: the IPC schema comes with the first chunk, the end marker (or
+    /// the closing bracket) with the last; `None` once everything was handed out.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        use futures::StreamExt;
+        if self.done {
+            return Ok(None);
+        }
+        let next = match self.deadline {
+            Some(d) => tokio::time::timeout_at(d, self.batches.next()).await.map_err(|_| anyhow!("{}", self.timeout))?,
+            None => self.batches.next().await,
+        };
+        match (next.transpose()?, &mut self.encoder) {
+            (Some(batch), Encoder::Ipc(w)) => {
+                w.write(&batch)?;
+                Ok(Some(std::mem::take(w.get_mut())))
+            }
+            (Some(batch), Encoder::Json { rows }) => {
+                if batch.num_rows() == 0 {
+                    return Ok(Some(Vec::new()));
+                }
+                let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+                w.write(&batch)?;
+                w.finish()?;
+                let mut out = w.into_inner();
+                // `[rows]` of this batch: the first batch keeps its `[`, later ones continue with `,`.
+                out.pop();
+                if *rows > 0 {
+                    out[0] = b',';
+                }
+                *rows += batch.num_rows();
+                Ok(Some(out))
+            }
+            (None, Encoder::Ipc(w)) => {
+                self.done = true;
+                w.finish()?;
+                Ok(Some(std::mem::take(w.get_mut())))
+            }
+            (None, Encoder::Json { rows }) => {
+                self.done = true;
+                Ok(Some(if *rows == 0 { b"[]".to_vec() } else { b"]".to_vec() }))
+            }
         }
     }
 }

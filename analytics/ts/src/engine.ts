@@ -39,6 +39,17 @@ export class Engine {
     return this.inner.queryIpc(sql, toNative(options));
   }
 
+  /** The result encoded as it is computed (Arrow IPC stream bytes, or one JSON array in
+   * pieces): a large result never sits whole in memory. Planning errors reject here. */
+  async queryStream(sql: string, options: QueryOptions = {}, format: 'json' | 'arrow' = 'json'): Promise<AsyncIterable<Buffer>> {
+    const stream = await this.inner.queryStream(sql, toNative(options), format === 'arrow');
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (let chunk = await stream.next(); chunk !== null; chunk = await stream.next()) if (chunk.length) yield chunk;
+      },
+    };
+  }
+
   /** JSON array of row objects, as bytes. */
   queryJsonBytes(sql: string, options: QueryOptions = {}): Promise<Buffer> {
     return this.inner.queryJson(sql, toNative(options));

@@ -46,7 +46,13 @@ export interface MaintenanceReport {
   rows: number;
 }
 
+export interface NativeQueryStream {
+  /** The next encoded chunk, or null after the last. */
+  next(): Promise<Buffer | null>;
+}
+
 export interface NativeEngine {
+  queryStream(sql: string, options: NativeQueryOptions | undefined, arrow: boolean): Promise<NativeQueryStream>;
   materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>;
   applyRetention(options: RetentionOptions): Promise<RetentionReport>;
   queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;

@@ -3,6 +3,7 @@
 // `Accept: application/vnd.apache.arrow.stream`. Bad SQL answers 400 with the engine's message.
 // `POST /api/perfetto` exports a process's spans as a Perfetto trace.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
 import type { Engine, QueryOptions } from './engine.js';
 import { exportPerfetto, type TraceFormat } from './perfetto.js';
 
@@ -73,7 +74,8 @@ export interface QueryRequest {
 export interface QueryReply {
   status: number;
   headers: Record<string, string>;
-  body: Buffer;
+  /** Query results stream: their first chunk is already computed, so the status is final. */
+  body: Buffer | AsyncIterable<Buffer>;
 }
 
 const JSON_TYPE = 'application/json';
@@ -96,11 +98,33 @@ export async function answerQuery(engine: Engine, req: QueryRequest): Promise<Qu
       return reply(200, body, format === 'json' ? JSON_TYPE : 'application/octet-stream');
     }
     const { sql, options } = parseQueryRequest(req.body);
-    if ((req.accept ?? '').includes(ARROW_STREAM)) return reply(200, await run(() => engine.queryIpc(sql, options)), ARROW_STREAM);
-    return reply(200, await run(() => engine.queryJsonBytes(sql, options)));
+    const arrow = (req.accept ?? '').includes(ARROW_STREAM);
+    const body = await startStream(() => engine.queryStream(sql, options, arrow ? 'arrow' : 'json'));
+    return { status: 200, headers: { 'content-type': arrow ? ARROW_STREAM : JSON_TYPE }, body };
   } catch (e) {
     return e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
   }
+}
+
+/** Starts a result stream and computes its first chunk, so that SQL and execution errors found
+ * there still get a 4xx/5xx status; later errors can only cut the stream short. */
+async function startStream(open: () => Promise<AsyncIterable<Buffer>>): Promise<AsyncIterable<Buffer>> {
+  let it: AsyncIterator<Buffer>;
+  let first: IteratorResult<Buffer>;
+  try {
+    it = (await open())[Symbol.asyncIterator]();
+    first = await it.next();
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new HttpError(statusOf(message), message);
+  }
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (first.done) return;
+      yield first.value;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    },
+  };
 }
 
 async function run(f: () => Promise<Buffer>): Promise<Buffer> {
@@ -136,8 +160,18 @@ export function createQueryHandler(engine: Engine, options: QueryHandlerOptions 
     } catch (e) {
       r = e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
     }
-    res.writeHead(r.status, { ...r.headers, 'content-length': r.body.length });
-    res.end(r.body);
+    if (Buffer.isBuffer(r.body)) {
+      res.writeHead(r.status, { ...r.headers, 'content-length': r.body.length });
+      res.end(r.body);
+      return true;
+    }
+    res.writeHead(r.status, r.headers);
+    try {
+      for await (const chunk of r.body) if (!res.write(chunk)) await once(res, 'drain');
+      res.end();
+    } catch (e) {
+      res.destroy(e as Error);  // headers are gone: cutting the response short is the only signal left
+    }
     return true;
   };
 }

@@ -93,6 +93,22 @@ test('Accept: arrow stream answers Arrow IPC', { skip: !PG && 'MICROMEGAS_TEST_P
   assert.equal(table.getChild('exe')?.get(0), 'server.exe');
 });
 
+test('large results stream in chunks, in JSON and in Arrow', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
+  const sql = 'SELECT v, v * 2 AS w FROM unnest(range(0, 300000)) AS t(v) ORDER BY v';
+  const res = await post('/api/query', { sql });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+  const rows = await res.json();
+  assert.equal(rows.length, 300000);
+  assert.deepEqual([rows[0], rows[299999]], [{ v: 0, w: 0 }, { v: 299999, w: 599998 }]);
+  const arrow = await post('/api/query', { sql }, ARROW_STREAM);
+  const table = tableFromIPC(new Uint8Array(await arrow.arrayBuffer()));
+  assert.equal(table.numRows, 300000);
+  assert.equal(Number(table.getChild('w')?.get(299999)), 599998);
+  const empty = await post('/api/query', { sql: 'SELECT 1 AS one WHERE false' });
+  assert.deepEqual(await empty.json(), []);
+});
+
 test('bad SQL answers 400 with the engine message, and the next query still works', { skip: !PG && 'MICROMEGAS_TEST_PG_URL not set' }, async () => {
   const bad = await post('/api/query', { sql: 'SELECT nosuchcolumn FROM log_entries' });
   assert.equal(bad.status, 400);

@@ -29,6 +29,32 @@ const STATUS_TEXT: Record<number, string> = {
   408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
+const isStream = (b: Reply['body']): b is AsyncIterable<Buffer> => typeof b === 'object' && !Buffer.isBuffer(b);
+
+/** Writes a streamed body chunk by chunk (chunked encoding), waiting whenever uWS reports
+ * backpressure; stops if the client goes away. `finish` ends the request's accounting. */
+async function streamReply(res: uWS.HttpResponse, r: Reply, aborted: () => boolean, finish: () => boolean) {
+  if (aborted()) return;
+  res.cork(() => {
+    res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
+    for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
+  });
+  try {
+    for await (const chunk of r.body as AsyncIterable<Buffer>) {
+      if (aborted()) return;
+      let ok = true;
+      res.cork(() => (ok = res.write(chunk)));
+      if (!ok) {
+        await new Promise<void>((resume) => res.onWritable(() => (resume(), true)));
+        if (aborted()) return;
+      }
+    }
+    if (finish()) res.cork(() => res.end());
+  } catch {
+    if (finish()) res.close();  // headers are gone: cutting the response short is the only signal left
+  }
+}
+
 export function listenUws(o: UwsOptions): Promise<UwsServer> {
   let inflight = 0;
   const app = uWS.App();
@@ -60,11 +86,12 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
     res.onAborted(() => finish());
 
     const reply = (r: Reply, close = false) => {
+      if (isStream(r.body)) return void streamReply(res, r, () => finished, finish);
       if (!finish()) return;
       res.cork(() => {
         res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
         for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
-        res.end(r.body ?? '', close);
+        res.end((r.body as string | Buffer | undefined) ?? '', close);
       });
     };
     const localReply = (status: number, body: string, received: number) => {
