@@ -15,6 +15,8 @@ export const ROLES: Role[] = ['all', 'gateway', 'analytics', 'maintenance'];
 /** `serve` options beyond the gateway's. */
 export const SERVE_OPTIONS: Option[] = [
   { flag: 'role', env: 'MICROMEGAS_ROLE', def: 'all', help: `what this process does: ${ROLES.join('|')} (all = ingestion + SQL + maintenance)` },
+  { flag: 'query-timeout-seconds', env: 'MICROMEGAS_QUERY_TIMEOUT_SECONDS', def: '300', help: 'a query running longer answers 504' },
+  { flag: 'query-memory-mb', env: 'MICROMEGAS_QUERY_MEMORY_MB', def: '4096', help: 'memory one query may hold for sorts, joins and aggregates (507 above)' },
   { flag: 'maintenance-interval-seconds', env: 'MICROMEGAS_MAINTENANCE_INTERVAL_SECONDS', def: '60', help: 'how often maintenance runs (roles all, maintenance)' },
   { flag: 'materialize-hours', env: 'MICROMEGAS_MATERIALIZE_HOURS', def: '3', help: 'completed hours of global log_entries/measures partitions kept materialized' },
   { flag: 'retention-days', env: 'MICROMEGAS_RETENTION_DAYS', def: '90', help: 'blocks and partitions older than this are deleted; 0 keeps everything' },
@@ -33,7 +35,8 @@ export function queryRoute(engine: Engine) {
   return async (req: Request): Promise<Reply | null> => (isQueryRoute(req.path) ? answerQuery(engine, req) : null);
 }
 
-function hours(get: (flag: string) => string | undefined, flag: string): number | undefined {
+/** A non-negative number flag (hours, days, seconds, MiB…), or undefined when unset. */
+function number(get: (flag: string) => string | undefined, flag: string): number | undefined {
   const v = get(flag);
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
@@ -43,18 +46,18 @@ function hours(get: (flag: string) => string | undefined, flag: string): number 
 
 /** Maintenance options from the flags: materialization always, retention unless 0 days. */
 function maintenanceOptions(get: (flag: string) => string | undefined): MaintenanceOptions & { intervalMs: number } {
-  const days = hours(get, 'retention-days') ?? 0;
-  const tail = hours(get, 'tail-sampling-hours');
+  const days = number(get, 'retention-days') ?? 0;
+  const tail = number(get, 'tail-sampling-hours');
   return {
-    intervalMs: (hours(get, 'maintenance-interval-seconds') ?? 60) * 1000,
-    lookbackHours: hours(get, 'materialize-hours') ?? 3,
+    intervalMs: (number(get, 'maintenance-interval-seconds') ?? 60) * 1000,
+    lookbackHours: number(get, 'materialize-hours') ?? 3,
     retention:
       days > 0 || tail !== undefined
         ? {
             maxAgeSeconds: days > 0 ? days * 86400 : Number.MAX_SAFE_INTEGER / 1000,
             cpuMaxAgeSeconds: tail === undefined ? undefined : tail * 3600,
             keepProcessesSql: get('tail-sampling-keep-sql') || undefined,
-            windowSeconds: (hours(get, 'tail-sampling-window-hours') ?? 1) * 3600,
+            windowSeconds: (number(get, 'tail-sampling-window-hours') ?? 1) * 3600,
           }
         : undefined,
   };
@@ -78,7 +81,12 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
       sqlUrl = `postgres://postgres@${socket.getServerConn()}/postgres?sslmode=disable`;
     }
     const objectStoreUri = config.objectStoreUri ?? pathToFileURL(join(config.dataDir, 'objects')).href;
-    engine = await Engine.open({ sqlConnectionString: sqlUrl, objectStoreUri });
+    engine = await Engine.open({
+      sqlConnectionString: sqlUrl,
+      objectStoreUri,
+      queryTimeoutMs: Math.round((number(get, 'query-timeout-seconds') ?? 300) * 1000),
+      memoryLimitMb: number(get, 'query-memory-mb') ?? 4096,
+    });
   }
   const gateway = await createGateway(config, {
     db,

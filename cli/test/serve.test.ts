@@ -79,3 +79,19 @@ test('a large result streams through the gateway port, in JSON and Arrow', async
   const arrow = await fetch(`${server.url}/api/query`, { method: 'POST', headers: { accept: ARROW_STREAM }, body: JSON.stringify({ sql }) });
   assert.equal(tableFromIPC(new Uint8Array(await arrow.arrayBuffer())).numRows, 250000);
 });
+
+test('query timeout answers 504 and the memory limit 507, then the server answers again', async () => {
+  const limited = await serve(['--listen', '127.0.0.1:0', '--data-dir', mkdtempSync(join(tmpdir(), 'mm-limits-')), '--role', 'analytics', '--query-timeout-seconds', '0.2', '--query-memory-mb', '1'], silentLogger);
+  try {
+    const ask = (sql: string) => fetch(`${limited.url}/api/query`, { method: 'POST', body: JSON.stringify({ sql }) });
+    const slow = await ask('SELECT count(*) AS n FROM unnest(range(0, 100000000)) a(x), unnest(range(0, 1000)) b(y)');
+    assert.equal(slow.status, 504);
+    assert.match((await slow.json()).error, /timed out after 200 ms/);
+    const big = await ask('SELECT x FROM unnest(range(0, 3000000)) a(x) ORDER BY x DESC');
+    assert.equal(big.status, 507, await big.clone().text());
+    assert.match((await big.json()).error, /Resources exhausted/);
+    assert.deepEqual(await (await ask('SELECT 1 AS one')).json(), [{ one: 1 }]);
+  } finally {
+    await limited.close();
+  }
+});

@@ -59,6 +59,7 @@ export function parseQueryRequest(body: Buffer): { sql: string; options: QueryOp
 
 function statusOf(message: string): number {
   if (/timed out/.test(message)) return 504;
+  if (/Resources exhausted/i.test(message)) return 507;  // over the query memory limit
   if (/connecting to PostgreSQL|reading block payload|object store/i.test(message)) return 500;
   return 400;
 }
