@@ -37,6 +37,17 @@ async fn check_every_view(lake: &common::lake::TestLake) {
             json!({"msg": "tagged", "level": 3, "target": "app", "map": "dust", "v": "1.2"}),
         ]
     );
+    // log_stats: the same entries counted per minute, process, level and target.
+    assert_eq!(
+        lake.rows("SELECT CAST(time_bin AS VARCHAR) AS bin, process_id, level, target, count FROM log_stats ORDER BY level", None).await,
+        vec![
+            json!({"bin": "2026-11-24T12:00:00Z", "process_id": P, "level": 2, "target": "app", "count": 1}),
+            json!({"bin": "2026-11-24T12:00:00Z", "process_id": P, "level": 3, "target": "app", "count": 1}),
+            json!({"bin": "2026-11-24T12:00:00Z", "process_id": P, "level": 4, "target": "app", "count": 2}),
+        ]
+    );
+    let refused = lake.query(&format!("SELECT * FROM view_instance('log_stats', '{P}')"), None).await.err().expect("log_stats has no process instance");
+    assert!(refused.to_string().contains("only a global instance"), "{refused}");
     // Event time is start_time + (ticks - start_ticks) / frequency.
     assert_eq!(
         lake.rows("SELECT CAST(time AS VARCHAR) AS t, exe, computer FROM log_entries WHERE msg = 'boom'", None).await,

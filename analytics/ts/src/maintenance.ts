@@ -1,11 +1,11 @@
-// The lakehouse maintenance loop: materializes the global `log_entries` and `measures`
+// The lakehouse maintenance loop: materializes the global `log_entries`, `measures` and `log_stats`
 // partitions of recently completed insert-time hours (so queries over them read Parquet only),
 // then applies retention and tail sampling. One pass at a time; a failing pass is reported and
 // the loop goes on.
 import type { Engine } from './engine.js';
 import type { MaintenanceReport, RetentionOptions, RetentionReport } from './native.js';
 
-export const MAINTAINED_VIEWS = ['log_entries', 'measures'] as const;
+export const MAINTAINED_VIEWS = ['log_entries', 'measures', 'log_stats'] as const;
 const HOUR_MS = 3600_000;
 
 export interface MaintenanceOptions {

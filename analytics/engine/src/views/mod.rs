@@ -5,6 +5,7 @@ mod block_source;
 mod blocks;
 mod columns;
 mod log_entries;
+mod log_stats;
 mod measures;
 mod processes;
 mod streams;
@@ -14,6 +15,7 @@ pub use async_events::AsyncEventsView;
 pub use block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
 pub use blocks::BlocksView;
 pub use log_entries::LogEntriesView;
+pub use log_stats::LogStatsView;
 pub use measures::MeasuresView;
 pub use processes::ProcessesView;
 pub use streams::StreamsView;
@@ -126,6 +128,7 @@ pub fn all_views() -> Vec<Arc<dyn View>> {
         Arc::new(StreamsView),
         Arc::new(BlocksView),
         Arc::new(LogEntriesView),
+        Arc::new(LogStatsView),
         Arc::new(MeasuresView),
         Arc::new(ThreadSpansView),
         Arc::new(AsyncEventsView),
