@@ -52,8 +52,11 @@ void usage(FILE* f) {
           "  --seed S               random seed (default 1; process i uses S + i)\n"
           "  --help                 this text\n"
           "\n"
-          "At exit each process calls mm_shutdown(5000) and prints the events it recorded per kind and\n"
-          "mm_get_stats (blocks sent, dropped). The exit status is non-zero if any block was dropped.\n");
+          "At exit each process calls mm_shutdown(5000) and prints the events it recorded per kind,\n"
+          "mm_get_stats (blocks sent, dropped) and one line\n"
+          "  MM_SIM_TOTALS spans=N logs=N metrics=N process_id=UUID index=I\n"
+          "(one per process with --processes). The exit status is non-zero if any block was dropped.\n"
+          "Retry pacing of failed uploads: env MICROMEGAS_RETRY_BASE_MS, MICROMEGAS_RETRY_MAX_MS.\n");
 }
 
 bool parse(int argc, char** argv, Options& o) {
@@ -323,8 +326,9 @@ int run_process(const Options& o, int index) {
          st.events_dropped[1], st.events_dropped[2], st.events_dropped[3], st.queued_bytes,
          shut ? " (shutdown deadline hit)" : "");
   fflush(stdout);
-  printf("MM_SIM_TOTALS spans=%" PRIu64 " logs=%" PRIu64 " metrics=%" PRIu64 "\n", s.c.spans.load(), s.c.logs.load(),
-         s.c.metrics.load());
+  // One write per line (stdout is flushed around it), so the lines of forked processes never mix.
+  printf("MM_SIM_TOTALS spans=%" PRIu64 " logs=%" PRIu64 " metrics=%" PRIu64 " process_id=%s index=%d\n",
+         s.c.spans.load(), s.c.logs.load(), s.c.metrics.load(), mm_process_id(), index);
   fflush(stdout);
   return dropped_blocks || shut ? 1 : 0;
 }
