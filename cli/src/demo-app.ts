@@ -31,7 +31,7 @@ while (Date.now() < end) {
 }
 log.info('demo app done', { requests: String(i) });
 const id = processId();
-const delivered = await shutdown({ deadlineMs: 10000 });
+const delivered = await shutdown({ deadlineMs: Number(process.env.DEMO_SHUTDOWN_MS ?? 10000) });
 // What was recorded (target demo.api: a log per request and the last one; two metrics and two
 // async spans per request), for tests to compare with SQL. Nothing dropped = all of it was sent.
 const st = stats();

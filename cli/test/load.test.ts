@@ -19,7 +19,9 @@ test(`${PROCESSES} simulated game processes for ${SECONDS} s: all of them and ev
   const url = server.url;
   log(`server on ${url} after ${Date.now() - started} ms`);
   // Modest per process (2 cores for everything): 10 fps, 20 spans a frame, default retry settings.
-  const sim = startSim(url, ['--seconds', String(SECONDS), '--processes', String(PROCESSES), '--fps', '10', '--spans-per-frame', '20']);
+  // All 100 flush at once at the end, on a box shared with other jobs: the shutdown deadline is
+  // generous (60 s), so that it measures nothing; what must hold is that nothing is lost.
+  const sim = startSim(url, ['--seconds', String(SECONDS), '--processes', String(PROCESSES), '--fps', '10', '--spans-per-frame', '20', '--shutdown-ms', '60000']);
   const simStarted = Date.now();
   // Progress every 10 s (at most one report in flight).
   let report: Promise<void> = Promise.resolve();
@@ -30,9 +32,10 @@ test(`${PROCESSES} simulated game processes for ${SECONDS} s: all of them and ev
     const at = Math.round((Date.now() - simStarted) / 1000);
     report = (async () => {
       try {
+        const t0 = Date.now();
         const [p] = await query(url, 'SELECT count(*) AS n FROM processes', wholeRun(started));
         const [l] = await query(url, 'SELECT count(*) AS n FROM log_entries', wholeRun(started));
-        log(`${at}/${SECONDS} s: ${p.n} processes, ${l.n} log entries so far`);
+        log(`${at}/${SECONDS} s: ${p.n} processes, ${l.n} log entries so far (queries took ${Date.now() - t0} ms)`);
       } catch (e) {
         log(`${at}/${SECONDS} s: query failed: ${(e as Error).message}`);
       } finally {
@@ -45,8 +48,10 @@ test(`${PROCESSES} simulated game processes for ${SECONDS} s: all of them and ev
     clearInterval(ticker);
     await report;
     log(`simulator exited ${exit} after ${Math.round((Date.now() - simStarted) / 1000)} s`);
-    // Exit 0: no process dropped a block or hit its shutdown deadline.
-    assert.equal(exit, 0, sim.text().split('\n').filter((l) => /dropped|deadline|error|fail/i.test(l) && !/dropped 0 \[/.test(l)).slice(0, 20).join('\n'));
+    // Exit 0: no process dropped a block or hit its shutdown deadline (which would leave what was
+    // in flight unaccounted for).
+    const trouble = sim.text().split('\n').filter((l) => /deadline|dropped after|blocks dropped [1-9]|events dropped [1-9]|error|fail|fork/i.test(l));
+    assert.equal(exit, 0, `${trouble.length} lines of trouble, the first ones:\n${trouble.slice(0, 20).join('\n')}`);
     const games = parseSim(sim.text());
     assert.equal(games.length, PROCESSES, 'one MM_SIM_TOTALS line per process');
     assert.equal(new Set(games.map((g) => g.processId)).size, PROCESSES, 'distinct process ids');
