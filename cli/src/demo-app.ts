@@ -1,6 +1,6 @@
 // A small instrumented Node service for the demo: simulated HTTP requests with
 // async spans, logs at several levels and latency metrics, for --seconds.
-import { init, logger, metric, asyncSpan, shutdown } from '@micromegas/node';
+import { init, logger, metric, asyncSpan, shutdown, processId, stats } from '@micromegas/node';
 
 const seconds = Number(process.env.DEMO_SECONDS ?? 60);
 init({ processProperties: { app: 'demo-api', 'service.name': 'demo-api' } });
@@ -30,4 +30,13 @@ while (Date.now() < end) {
   await sleep(50);
 }
 log.info('demo app done', { requests: String(i) });
-await shutdown({ deadlineMs: 10000 });
+const id = processId();
+const delivered = await shutdown({ deadlineMs: Number(process.env.DEMO_SHUTDOWN_MS ?? 10000) });
+// What was recorded (target demo.api: a log per request and the last one; two metrics and two
+// async spans per request), for tests to compare with SQL. Nothing dropped = all of it was sent.
+const st = stats();
+console.log(
+  `DEMO_APP_TOTALS requests=${i} logs=${i + 1} metrics=${2 * i} async_spans=${2 * i} process_id=${id} ` +
+    `blocks_dropped=${st?.blocksDropped ?? 0} events_dropped=${st?.eventsDropped ?? 0} retries=${st?.retries ?? 0} delivered=${delivered}`,
+);
+if (!delivered || st?.blocksDropped || st?.eventsDropped) process.exitCode = 1;

@@ -4,7 +4,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,10 @@ const dataDir = mkdtempSync(join(tmpdir(), 'mm-serve-'));
 before(async () => {
   server = await serve(['--listen', '127.0.0.1:0', '--data-dir', dataDir], silentLogger);
 });
-after(async () => server?.close());
+after(async () => {
+  await server?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 // Asynchronous on purpose: the server runs in this process and must keep serving.
 const run = promisify(execFile);

@@ -221,8 +221,9 @@ void Runtime::complete(Completion&& c) {
   bool transient = c.status == 0 || c.status >= 500 || c.status == 429 || c.status == 408;
   if (!transient || ++r.attempts > max_retries(r.priority)) {
     if (r.stream_kind >= 0) blocks_dropped_[r.stream_kind]++;
-    fprintf(stderr, "micromegas: %s dropped after %u attempt(s): %s%ld\n", r.route, r.attempts + (transient ? 0 : 1),
-            c.error.empty() ? "HTTP " : c.error.c_str(), c.error.empty() ? c.status : 0L);
+    unsigned attempts = r.attempts + (transient ? 0 : 1);
+    if (c.error.empty()) fprintf(stderr, "micromegas: %s dropped after %u attempt(s): HTTP %ld\n", r.route, attempts, c.status);
+    else fprintf(stderr, "micromegas: %s dropped after %u attempt(s): %s\n", r.route, attempts, c.error.c_str());
     return;
   }
   retries_++;

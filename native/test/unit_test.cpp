@@ -1,6 +1,7 @@
 // Unit tests of the encoder pieces (upload-thread side).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "encode/block_builder.h"
@@ -8,6 +9,7 @@
 #include "encode/envelope.h"
 #include "encode/lz4_frame.h"
 #include "encode/text_format.h"
+#include "runtime.h"
 #include "micromegas/protocol/events.gen.h"
 #include "support/wire_reader.h"
 #include "upload/request_queue.h"
@@ -154,6 +156,29 @@ TEST(Lz4Frame, HeadersMatchEachProducer) {
   EXPECT_EQ(std::vector<uint8_t>(unreal.begin(), unreal.begin() + 7), std::vector<uint8_t>({0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82}));
   EXPECT_EQ(wire::lz4_decompress(rust), data);
   EXPECT_EQ(wire::lz4_decompress(unreal), data);
+}
+
+TEST(Settings, RetryPacingFromTheEnvironmentUnlessConfigured) {
+  mm_config c;
+  mm_config_init(&c);
+  setenv("MICROMEGAS_RETRY_BASE_MS", "1000", 1);
+  setenv("MICROMEGAS_RETRY_MAX_MS", "8000", 1);
+  mm::Settings s = mm::resolve_settings(c);
+  EXPECT_EQ(s.retry_base_ms, 1000u);
+  EXPECT_EQ(s.retry_max_ms, 8000u);
+  c.retry_base_ms = 250;  // set in the config: the config wins
+  s = mm::resolve_settings(c);
+  EXPECT_EQ(s.retry_base_ms, 250u);
+  EXPECT_EQ(s.retry_max_ms, 8000u);
+  setenv("MICROMEGAS_RETRY_MAX_MS", "10", 1);  // a cap below the first delay is raised to it
+  s = mm::resolve_settings(c);
+  EXPECT_EQ(s.retry_max_ms, 250u);
+  unsetenv("MICROMEGAS_RETRY_BASE_MS");
+  unsetenv("MICROMEGAS_RETRY_MAX_MS");
+  mm_config_init(&c);
+  s = mm::resolve_settings(c);
+  EXPECT_EQ(s.retry_base_ms, 100u);
+  EXPECT_EQ(s.retry_max_ms, 10000u);
 }
 
 }  // namespace

@@ -26,7 +26,8 @@ def main():
     if p.returncode != 0:
         print("mm-game-sim exited with %d" % p.returncode)
         return 1
-    want = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", p.stdout.split("MM_SIM_TOTALS", 1)[1]))
+    totals = p.stdout.split("MM_SIM_TOTALS", 1)[1].splitlines()[0]
+    want = dict((k, int(v)) for k, v in re.findall(r"\b(spans|logs|metrics)=(\d+)", totals))
     streams, process, got = {}, None, collections.Counter()
     threads = set()
     for f in sorted(glob.glob(os.path.join(d, "*.cbor"))):

@@ -32,6 +32,7 @@ struct Options {
   int spans_per_frame = 2000;
   int processes = 1;
   uint64_t seed = 1;
+  uint32_t shutdown_ms = 5000;
 };
 
 void usage(FILE* f) {
@@ -50,10 +51,15 @@ void usage(FILE* f) {
           "  --spans-per-frame N    spans per frame over both threads (default 2000; 60%% game, 40%% render)\n"
           "  --processes N          simulated game processes, one OS process each (default 1)\n"
           "  --seed S               random seed (default 1; process i uses S + i)\n"
+          "  --shutdown-ms N        deadline of the final mm_shutdown (default 5000)\n"
           "  --help                 this text\n"
           "\n"
-          "At exit each process calls mm_shutdown(5000) and prints the events it recorded per kind and\n"
-          "mm_get_stats (blocks sent, dropped). The exit status is non-zero if any block was dropped.\n");
+          "At exit each process calls mm_shutdown(--shutdown-ms) and prints the events it recorded per kind,\n"
+          "mm_get_stats (blocks sent, dropped) and one line\n"
+          "  MM_SIM_TOTALS spans=N logs=N metrics=N process_id=UUID index=I\n"
+          "(one per process with --processes). The exit status is non-zero if any block was dropped or\n"
+          "the shutdown deadline was hit.\n"
+          "Retry pacing of failed uploads: env MICROMEGAS_RETRY_BASE_MS, MICROMEGAS_RETRY_MAX_MS.\n");
 }
 
 bool parse(int argc, char** argv, Options& o) {
@@ -77,6 +83,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "--spans-per-frame") o.spans_per_frame = atoi(value());
     else if (a == "--processes") o.processes = atoi(value());
     else if (a == "--seed") o.seed = strtoull(value(), nullptr, 10);
+    else if (a == "--shutdown-ms") o.shutdown_ms = uint32_t(strtoul(value(), nullptr, 10));
     else {
       fprintf(stderr, "mm-game-sim: unknown option %s\n", a.c_str());
       return false;
@@ -305,7 +312,7 @@ int run_process(const Options& o, int index) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
   ue_log(s, s.log_info, "mm-game-sim process %d done after %.2f s", index, elapsed);
 
-  int shut = mm_shutdown(5000);  // flushes, then stops the upload thread
+  int shut = mm_shutdown(o.shutdown_ms);  // flushes, then stops the upload thread
   mm_stats st;
   mm_get_stats(&st);
   uint64_t dropped_blocks = 0, dropped_events = 0;
@@ -323,8 +330,9 @@ int run_process(const Options& o, int index) {
          st.events_dropped[1], st.events_dropped[2], st.events_dropped[3], st.queued_bytes,
          shut ? " (shutdown deadline hit)" : "");
   fflush(stdout);
-  printf("MM_SIM_TOTALS spans=%" PRIu64 " logs=%" PRIu64 " metrics=%" PRIu64 "\n", s.c.spans.load(), s.c.logs.load(),
-         s.c.metrics.load());
+  // One write per line (stdout is flushed around it), so the lines of forked processes never mix.
+  printf("MM_SIM_TOTALS spans=%" PRIu64 " logs=%" PRIu64 " metrics=%" PRIu64 " process_id=%s index=%d\n",
+         s.c.spans.load(), s.c.logs.load(), s.c.metrics.load(), mm_process_id(), index);
   fflush(stdout);
   return dropped_blocks || shut ? 1 : 0;
 }

@@ -37,8 +37,8 @@ typedef struct mm_config {
   uint32_t ring_size;          /* per thread and stream kind, power of two; default 2 MiB (MICROMEGAS_RING_SIZE) */
   uint64_t max_queue_bytes;    /* cap on encoded blocks awaiting upload; default 64 MiB (MICROMEGAS_MAX_QUEUE_BYTES) */
   uint32_t max_in_flight;      /* concurrent HTTP requests; default 3 */
-  uint32_t retry_base_ms;      /* first retry delay, doubled each attempt; default 100 */
-  uint32_t retry_max_ms;       /* longest delay between attempts; default 10000 */
+  uint32_t retry_base_ms;      /* first retry delay, doubled each attempt; default 100 (MICROMEGAS_RETRY_BASE_MS) */
+  uint32_t retry_max_ms;       /* longest delay between attempts; default 10000 (MICROMEGAS_RETRY_MAX_MS) */
   uint32_t request_timeout_ms; /* per attempt; default 10000 */
   int lz4_level;               /* default 1 (fast); upstream's Rust sink uses 10 */
   int crash_handler;           /* 1 (default): log a fatal error with a backtrace and flush on SIGSEGV, SIGABRT... */
