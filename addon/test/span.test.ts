@@ -1,26 +1,34 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { runChild } from './helpers/child';
-import { spanEvents } from './helpers/decode';
+import { stopGateway } from './helpers/gateway';
+import { logs, spanEvents } from './helpers/decode';
 
-test('synchronous thread spans nest on the cpu stream', () => {
-  const r = runChild(`
-    mm.init({ directory: DIR, processMetrics: false });
-    mm.span('outer', () => { mm.span('inner', () => {}); });
+after(stopGateway);
+
+test('synchronous thread spans nest on the cpu stream', async () => {
+  const r = await runChild(`
+    mm.init({ url: URL, processMetrics: false });
+    mm.span('outer', () => { mm.span('inner', () => { mm.logger('app').info('inside inner'); }); });
     const s = mm.spanScope('handle'); s.begin(); s.end();
     mm.shutdownSync(5000);
   `);
   assert.equal(r.status, 0, r.stderr);
-  const e = spanEvents(r.capture).map((x) => [x.type, x.name]);
-  assert.deepEqual(e, [
+  const spans = spanEvents(r.capture);
+  assert.deepEqual(spans.map((x) => [x.type, x.name]), [
     ['BeginThreadSpanEvent', 'outer'], ['BeginThreadSpanEvent', 'inner'], ['EndThreadSpanEvent', 'inner'],
     ['EndThreadSpanEvent', 'outer'], ['BeginThreadSpanEvent', 'handle'], ['EndThreadSpanEvent', 'handle'],
   ]);
+  for (let i = 1; i < spans.length; ++i) assert.ok(spans[i].time >= spans[i - 1].time, 'ordered timestamps');
+  // One clock for every stream: the log recorded inside 'inner' falls between its begin and end.
+  const [inside] = logs(r.capture);
+  assert.equal(inside.msg, 'inside inner');
+  assert.ok(spans[1].time <= inside.time && inside.time <= spans[2].time);
 });
 
-test('async spans nest across awaits with parent ids and depths', () => {
-  const r = runChild(`
-    mm.init({ directory: DIR, processMetrics: false });
+test('async spans nest across awaits with parent ids and depths', async () => {
+  const r = await runChild(`
+    mm.init({ url: URL, processMetrics: false });
     const tick = () => new Promise((res) => setTimeout(res, 5));
     const child = mm.traced('child', async (x) => { await tick(); return x * 2; });
     (async () => {
