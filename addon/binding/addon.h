@@ -22,6 +22,8 @@ struct Addon {
   std::vector<const mm_SpanRecord*> spans;
   std::vector<const mm_PropertySet*> properties;  // index 0 = no properties (nullptr)
   std::vector<const char*> strings;                // interned strings (dynamic-level targets)
+  napi_ref async_args_ref = nullptr;               // Float64Array [id, parent, depth] (span.cc)
+  double* async_args = nullptr;
   Addon() { properties.push_back(nullptr); }
 };
 
