@@ -14,6 +14,10 @@ export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 /** Process property that tags each child, so its rows can be found among the gateway's. */
 export const RUN_KEY = 'mm-test-run';
 
+// Scratch directories of the children, removed when the test process exits.
+const scratch: string[] = [];
+process.on('exit', () => scratch.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 export interface ChildResult {
   status: number | null;
   signal: NodeJS.Signals | null;
@@ -36,6 +40,7 @@ export async function runChild(
 ): Promise<ChildResult> {
   const url = await gatewayUrl();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-addon-test-'));
+  scratch.push(dir);
   const run = randomUUID();
   const consts = `const URL = ${JSON.stringify(url)}; const DIR = ${JSON.stringify(dir)};\n`;
   const prelude = opts.esm
