@@ -106,8 +106,13 @@ class NoopExporter {
   export(_spans, done) { done({ code: 0 }); }
   shutdown() { return Promise.resolve(); }
 }
-const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new NoopExporter())] });
-const tracer = provider.getTracer('bench');
+// One provider per OTel case, so that the synchronous case below starts from the same fresh
+// BatchSpanProcessor as it did before this async case existed.
+const newTracer = () => {
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new NoopExporter())] });
+  return [provider, provider.getTracer('bench')];
+};
+const [asyncProvider, asyncTracer] = newTracer();
 {
   const { AsyncLocalStorage } = await import('node:async_hooks');
   const als = new AsyncLocalStorage();
@@ -122,9 +127,10 @@ const tracer = provider.getTracer('bench');
   const manager = new AsyncLocalStorageContextManager().enable();
   otelApi.context.setGlobalContextManager(manager);
   peers_async.otel_active_span_await = await measureAsync(
-    () => tracer.startActiveSpan('bench.async', async (span) => { await null; span.end(); }), NA);
+    () => asyncTracer.startActiveSpan('bench.async', async (span) => { await null; span.end(); }), NA);
   manager.disable();
   otelApi.context.disable();
+  await asyncProvider.shutdown();
 }
 ours.async_span_await = await measureAsync(() => mm.asyncSpan('bench.async', async () => { await null; }), NA);
 
@@ -133,6 +139,7 @@ const peers = { ...peers_async };
 peers.pino_info = measure(() => p.info('hello world'), NP);
 peers.pino_debug_disabled = ours.pino_debug_disabled;
 
+const [provider, tracer] = newTracer();
 peers.otel_span = measure(() => tracer.startSpan('bench.span').end(), NP);
 
 const counter = new prom.Counter({ name: 'bench_requests', help: 'h', labelNames: ['route', 'code'] });
