@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { runChild } from './helpers/child';
-import { gatewayUrl, stopGateway } from './helpers/gateway';
+import { gatewayUrl, stopGateway, TEST_API_KEY } from './helpers/gateway';
 import { logs, measures, readCapture, spanEvents } from './helpers/decode';
 
 after(stopGateway);
@@ -52,6 +52,23 @@ test('env fallbacks: MICROMEGAS_TELEMETRY_URL, OTEL_SERVICE_NAME, OTEL_RESOURCE_
   assert.equal(props.team, 'core');
   assert.equal(props.build, '42');
   assert.deepEqual(logs(r.capture).map((l) => l.msg), ['a']); // exit flush
+});
+
+test('api key: init({ apiKey }) authenticates (over the env); a wrong key stores nothing and exits on time', async () => {
+  const code = (key: string) => `
+    mm.init({ url: URL, ${key ? `apiKey: ${JSON.stringify(key)}, ` : ''}processMetrics: false });
+    mm.logger('x').info('authenticated?');
+    const ok = mm.shutdownSync(3000);
+    console.log(JSON.stringify({ ok }));
+  `;
+  const good = await runChild(code(TEST_API_KEY), { env: { MICROMEGAS_INGESTION_API_KEY: 'wrong' } });
+  assert.equal(good.status, 0, good.stderr);
+  assert.deepEqual(logs(good.capture).map((l) => l.msg), ['authenticated?']);
+  const bad = await runChild(code(''), { env: { MICROMEGAS_INGESTION_API_KEY: 'wrong' } });
+  assert.equal(bad.status, 0, bad.stderr);
+  assert.match(bad.stderr, /insert_block dropped after 1 attempt\(s\): HTTP 401/, 'refused, not retried');
+  assert.equal(bad.capture.process, undefined, 'the gateway stored nothing');
+  assert.equal(bad.capture.files.length, 0);
 });
 
 test('directory sink (MICROMEGAS_TELEMETRY_DIR): request bodies as files instead of HTTP', async () => {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Capture } from './decode';
-import { gatewayUrl, readStored } from './gateway';
+import { gatewayUrl, readStored, TEST_API_KEY } from './gateway';
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 /** Process property that tags each child, so its rows can be found among the gateway's. */
@@ -31,7 +31,8 @@ export interface ChildResult {
 
 /**
  * `code` runs as CommonJS with `mm` = require('@micromegas/node'), `URL` = the gateway's ingestion
- * URL and `DIR` = an empty scratch directory. `esm: true` runs it as a module instead. The child
+ * URL and `DIR` = an empty scratch directory; MICROMEGAS_INGESTION_API_KEY holds the gateway's key
+ * unless opts.env sets it. `esm: true` runs it as a module instead. The child
  * resolves when it exits (a safety kill after timeoutMs only keeps a broken test from hanging).
  */
 export async function runChild(
@@ -51,6 +52,7 @@ export async function runChild(
   for (const k of ['MICROMEGAS_TELEMETRY_URL', 'MICROMEGAS_TELEMETRY_DIR', 'MICROMEGAS_INGESTION_API_KEY', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES']) {
     if (!opts.env || !(k in opts.env)) delete env[k];
   }
+  env.MICROMEGAS_INGESTION_API_KEY = opts.env?.MICROMEGAS_INGESTION_API_KEY ?? TEST_API_KEY;
   // Read natively and merged with the app's properties: the tag rides along with whatever the test sets.
   env.MICROMEGAS_PROCESS_PROPERTIES = [opts.env?.MICROMEGAS_PROCESS_PROPERTIES, `${RUN_KEY}=${run}`].filter(Boolean).join(',');
   const child = spawn(process.execPath, args, { cwd: PACKAGE_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

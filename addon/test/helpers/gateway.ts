@@ -1,6 +1,7 @@
 /**
  * The SDK's tests post to a real HTTP receiver: our gateway (@micromegas/gateway), embedded in the
- * test process (PGlite + a local directory object store, as `micromegas-gateway` runs by default).
+ * test process (PGlite + a local directory object store, as `micromegas-gateway` runs by default),
+ * with API-key authentication on.
  * What a child recorded is read back from the gateway's storage (process, stream and block rows,
  * block payload objects) and decoded by helpers/decode.ts.
  */
@@ -17,6 +18,9 @@ type Gateway = import('@micromegas/gateway').Gateway;
 // import() into require(): keep a real dynamic import out of its sight.
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
 
+/** The gateway requires this key (Bearer), as a deployed one would; children get it by default. */
+export const TEST_API_KEY = 'addon-tests-' + Math.random().toString(36).slice(2);
+
 interface Running { gw: Gateway; url: string; dataDir: string; mod: GatewayModule }
 let running: Promise<Running> | null = null;
 
@@ -29,7 +33,9 @@ function start(): Promise<Running> {
   running ??= (async () => {
     const mod = (await importEsm('@micromegas/gateway')) as GatewayModule;
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-addon-gw-'));
-    const config = mod.defaultConfig({ dataDir, host: '127.0.0.1', port: 0, packMaxDelayMs: 5 });
+    const config = mod.defaultConfig({
+      dataDir, host: '127.0.0.1', port: 0, packMaxDelayMs: 5, apiKeys: [{ name: 'addon-tests', key: TEST_API_KEY }],
+    });
     const gw = await mod.createGateway(config, { log: mod.silentLogger });
     const port = await gw.listen();
     return { gw, url: `http://127.0.0.1:${port}`, dataDir, mod };
