@@ -14,7 +14,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 const mm = require('@micromegas/node');
 const pino = require('pino');
-const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const prom = require('prom-client');
 
 const quick = process.env.MM_BENCH_QUICK === '1';
@@ -38,10 +37,13 @@ function measure(fn, iterations, rounds = quick ? 3 : 7) {
   }
   return Math.min(...samples);
 }
-async function measureAsync(fn, iterations, rounds = quick ? 3 : 5) {
+/** Same rule for async cases; a flush between rounds (not timed) empties the queues, as in
+ * roundRobin below, so that rounds of async spans measure recording, not the drop path. */
+async function measureAsync(fn, iterations, rounds = quick ? 3 : 10) {
   for (let i = 0; i < 2000; ++i) await fn(i);
   const samples = [];
   for (let r = 0; r < rounds; ++r) {
+    mm.flushSync(10000);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < iterations; ++i) await fn(i);
     samples.push(Number(process.hrtime.bigint() - t0) / iterations);
@@ -50,6 +52,7 @@ async function measureAsync(fn, iterations, rounds = quick ? 3 : 5) {
 }
 const N = quick ? 200_000 : 2_000_000;
 const NP = quick ? 20_000 : 100_000; // peers at µs per call
+const NA = 20_000; // async cases: 20k async spans (2 events each) fit the default 2 MiB queue
 
 // ---- ours -------------------------------------------------------------------------------------
 const floor = mm.nativeFloor;
@@ -81,6 +84,7 @@ function roundRobin(cases, iterations, rounds) {
   return best;
 }
 
+const peers_async = {};
 const p = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
 const ours = roundRobin({
   floor: (i) => floor(i),
@@ -93,26 +97,49 @@ const ours = roundRobin({
   disabled_level: () => log.debug('hello world'),
   pino_debug_disabled: () => p.debug('hello world'),
 }, 40_000, quick ? 10 : 60);
-ours.await_baseline = await measureAsync(async () => { await null; }, NP);
+ours.await_baseline = await measureAsync(async () => { await null; }, NA);
 // AsyncLocalStorage makes every promise dearer once used (Node 20 promise hooks): price that apart.
-{
-  const { AsyncLocalStorage } = await import('node:async_hooks');
-  const als = new AsyncLocalStorage();
-  ours.await_in_als = await measureAsync(() => als.run({ id: 1, depth: 0 }, async () => { await null; }), NP);
-}
-ours.async_span_await = await measureAsync(() => mm.asyncSpan('bench.async', async () => { await null; }), NP);
-
-// ---- peers ------------------------------------------------------------------------------------
-const peers = {};
-peers.pino_info = measure(() => p.info('hello world'), NP);
-peers.pino_debug_disabled = ours.pino_debug_disabled;
-
+// Each async case then runs with only its own AsyncLocalStorage enabled: a storage left enabled
+// costs every later promise a propagation, which would be charged to the next case.
+const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 class NoopExporter {
   export(_spans, done) { done({ code: 0 }); }
   shutdown() { return Promise.resolve(); }
 }
-const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new NoopExporter())] });
-const tracer = provider.getTracer('bench');
+// One provider per OTel case, so that the synchronous case below starts from the same fresh
+// BatchSpanProcessor as it did before this async case existed.
+const newTracer = () => {
+  const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(new NoopExporter())] });
+  return [provider, provider.getTracer('bench')];
+};
+const [asyncProvider, asyncTracer] = newTracer();
+{
+  const { AsyncLocalStorage } = await import('node:async_hooks');
+  const als = new AsyncLocalStorage();
+  ours.await_in_als = await measureAsync(() => als.run({ id: 1, depth: 0 }, async () => { await null; }), NA);
+  als.disable();
+}
+// OpenTelemetry's own async span: startActiveSpan around the same await, with its AsyncLocalStorage
+// context manager (what propagates a span across await in an OTel app).
+{
+  const otelApi = require('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+  const manager = new AsyncLocalStorageContextManager().enable();
+  otelApi.context.setGlobalContextManager(manager);
+  peers_async.otel_active_span_await = await measureAsync(
+    () => asyncTracer.startActiveSpan('bench.async', async (span) => { await null; span.end(); }), NA);
+  manager.disable();
+  otelApi.context.disable();
+  await asyncProvider.shutdown();
+}
+ours.async_span_await = await measureAsync(() => mm.asyncSpan('bench.async', async () => { await null; }), NA);
+
+// ---- peers ------------------------------------------------------------------------------------
+const peers = { ...peers_async };
+peers.pino_info = measure(() => p.info('hello world'), NP);
+peers.pino_debug_disabled = ours.pino_debug_disabled;
+
+const [provider, tracer] = newTracer();
 peers.otel_span = measure(() => tracer.startSpan('bench.span').end(), NP);
 
 const counter = new prom.Counter({ name: 'bench_requests', help: 'h', labelNames: ['route', 'code'] });
@@ -138,6 +165,7 @@ pair('span_begin_end', ours.span_begin_end, 'otel sdk span start+end', peers.ote
 pair('async_span_await', ours.async_span_await, 'async fn with one await (no span)', ours.await_baseline);
 pair('async_span_await', ours.async_span_await, 'same inside AsyncLocalStorage.run (no span)', ours.await_in_als);
 pair('async_span_await', ours.async_span_await, 'otel sdk span start+end', peers.otel_span);
+pair('async_span_await', ours.async_span_await, 'otel startActiveSpan around the same await (ALS context manager)', peers.otel_active_span_await);
 pair('disabled_level', ours.disabled_level, 'pino.debug below level', peers.pino_debug_disabled);
 
 console.log('\ncase                 ns/op    peer                                  peer ns/op   ratio (ours/peer)');

@@ -22,6 +22,8 @@ struct Addon {
   std::vector<const mm_SpanRecord*> spans;
   std::vector<const mm_PropertySet*> properties;  // index 0 = no properties (nullptr)
   std::vector<const char*> strings;                // interned strings (dynamic-level targets)
+  napi_ref async_args_ref = nullptr;               // Float64Array [id, parent, depth] (span.cc)
+  double* async_args = nullptr;
   Addon() { properties.push_back(nullptr); }
 };
 
@@ -58,14 +60,17 @@ inline bool get_index(napi_env env, napi_value v, const std::vector<T>& table, T
   return true;
 }
 
-// A dynamic message copied to the stack: up to MM_MAX_MESSAGE_BYTES plus slack, so that a longer
-// string reaches the native core with more than the limit and gets cut there with its marker.
+// A dynamic message copied to the stack as UTF-16: up to MM_MAX_MESSAGE_BYTES units plus slack,
+// so that a longer string reaches the native core with more than the limit and gets cut there
+// with its marker. UTF-16 because Node-API's UTF-8 getter encodes one character at a time (V8's
+// WriteUtf8) and costs ~3x the UTF-16 getter, a plain copy, for a short ASCII message; the core
+// narrows ASCII straight into its queue (mm_log_*_utf16) and encodes the rest.
 struct StackMessage {
   static constexpr size_t kCapacity = MM_MAX_MESSAGE_BYTES + 64;
-  char data[kCapacity];
+  uint16_t units[kCapacity];
   size_t len = 0;
   bool read(napi_env env, napi_value v, const char* what) {
-    if (napi_get_value_string_utf8(env, v, data, kCapacity, &len) != napi_ok) {
+    if (napi_get_value_string_utf16(env, v, reinterpret_cast<char16_t*>(units), kCapacity, &len) != napi_ok) {
       throw_type(env, what);
       return false;
     }

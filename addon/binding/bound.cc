@@ -32,7 +32,7 @@ napi_value call_log_string(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
   StackMessage m;
   if (!m.read(env, argv[0], "log: message must be a string")) return nullptr;
-  mm_log_string(static_cast<const mm_LogMetadataRecord*>(data), m.data, m.len);
+  mm_log_string_utf16(static_cast<const mm_LogMetadataRecord*>(data), m.units, m.len);
   return nullptr;
 }
 

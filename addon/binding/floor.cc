@@ -46,6 +46,22 @@ napi_value floor2(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The string floors: the same empty call reading a string argument each way Node-API offers, to a
+// stack buffer (bench/string-passing.bench.mjs): what a dynamic log pays before recording.
+template <int kHow>
+napi_value floor_string(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  alignas(16) char buf[256];
+  size_t len = 0;
+  if (kHow == 0) napi_get_value_string_utf8(env, argv[0], buf, sizeof buf, &len);
+  if (kHow == 1) napi_get_value_string_latin1(env, argv[0], buf, sizeof buf, &len);
+  if (kHow == 2) napi_get_value_string_utf16(env, argv[0], reinterpret_cast<char16_t*>(buf), sizeof buf / 2, &len);
+  if (kHow == 3) napi_get_value_string_utf16(env, argv[0], nullptr, 0, &len);  // length only
+  return nullptr;
+}
+
 napi_value make_external(napi_env env, napi_callback_info) {
   static int target;
   napi_value r;
@@ -58,7 +74,9 @@ napi_value make_external(napi_env env, napi_callback_info) {
 void init_floor(napi_env env, napi_value exports, Addon* addon) {
   static const Export list[] = {
       {"floor", floor_f64}, {"floorU32", floor_u32}, {"floorExternal", floor_external},
-      {"floor2", floor2}, {"makeExternal", make_external}};
+      {"floor2", floor2}, {"makeExternal", make_external},
+      {"floorStringUtf8", floor_string<0>}, {"floorStringLatin1", floor_string<1>},
+      {"floorStringUtf16", floor_string<2>}, {"floorStringLength", floor_string<3>}};
   define(env, exports, addon, list, sizeof list / sizeof list[0]);
 }
 

@@ -78,7 +78,7 @@ napi_value log_string(napi_env env, napi_callback_info info) {
   if (!get_index(env, argv[0], a->logs, &d, "logString: expected a log descriptor id")) return nullptr;
   StackMessage m;
   if (!m.read(env, argv[1], "logString: message must be a string")) return nullptr;
-  mm_log_string(d, m.data, m.len);
+  mm_log_string_utf16(d, m.units, m.len);
   return nullptr;
 }
 
@@ -95,9 +95,9 @@ napi_value log_tagged(napi_env env, napi_callback_info info) {
   StackMessage m;
   if (!m.read(env, argv[2], "logTagged: message must be a string")) return nullptr;
   if (p)
-    mm_log_tagged(d, p, m.data, m.len);
+    mm_log_tagged_utf16(d, p, m.units, m.len);
   else
-    mm_log_string(d, m.data, m.len);
+    mm_log_string_utf16(d, m.units, m.len);
   return nullptr;
 }
 
@@ -113,7 +113,7 @@ napi_value log_dynamic(napi_env env, napi_callback_info info) {
   if (!get_index(env, argv[1], a->strings, &target, "logDynamic: expected an interned target id")) return nullptr;
   StackMessage m;
   if (!m.read(env, argv[2], "logDynamic: message must be a string")) return nullptr;
-  mm_log_dynamic(level, target, m.data, m.len);
+  mm_log_dynamic_utf16(level, target, m.units, m.len);
   return nullptr;
 }
 

@@ -33,6 +33,10 @@ export interface Binding {
   spanEnd(desc: number): void;
   asyncSpanBegin(desc: number, parentSpanId: number, depth: number): number;
   asyncSpanEnd(desc: number, spanId: number, parentSpanId: number, depth: number): void;
+  /** This thread's slots [span id, parent span id, depth] read by the bound async span edges. */
+  asyncSpanArgs(): Float64Array;
+  /** [begin, end] of async spans of desc, without arguments: they read asyncSpanArgs(), begin writes the id. */
+  bindAsyncSpan(desc: number): [() => void, () => void];
   /** Record functions bound to a descriptor (its pointer is the function's data): fewer arguments. */
   bindLogStatic(desc: number): () => void;
   bindLogString(desc: number): (msg: string) => void;

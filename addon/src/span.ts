@@ -16,7 +16,7 @@ export interface SpanFrame {
   readonly depth: number;
 }
 
-const storage = new AsyncLocalStorage<SpanFrame>();
+const storage = new AsyncLocalStorage<AsyncFrame>();
 
 /** The async span that encloses the caller, if any. */
 export function activeSpan(): SpanFrame | undefined {
@@ -29,10 +29,15 @@ export interface SpanOptions {
   line?: number;
 }
 
-/** A span descriptor, interned once: begin()/end() record thread spans with one native call each. */
+/**
+ * A span descriptor, interned once: begin()/end() record thread spans with one native call each,
+ * asyncBegin()/asyncEnd() the edges of async spans (numbers passed through `asyncArgs`).
+ */
 export class SpanScope implements Rebindable {
   begin: () => void = noop;
   end: () => void = noop;
+  asyncBegin: () => void = noop;
+  asyncEnd: () => void = noop;
   /** Descriptor id in the current binding, -1 when not recording. */
   id = -1;
   constructor(readonly name: string, readonly opts: SpanOptions = {}) {
@@ -42,18 +47,32 @@ export class SpanScope implements Rebindable {
   rebind(b: Binding | null): void {
     if (!b) {
       this.id = -1;
-      this.begin = this.end = noop;
+      this.begin = this.end = this.asyncBegin = this.asyncEnd = noop;
       return;
     }
     const id = (this.id = b.internSpan(this.name, this.opts.target ?? 'js', this.opts.file ?? '', this.opts.line ?? 0));
     [this.begin, this.end] = b.bindSpan(id); // native functions with the descriptor bound: no argument
+    asyncArgs ??= b.asyncSpanArgs();
+    [this.asyncBegin, this.asyncEnd] = b.bindAsyncSpan(id);
   }
 }
 
+/**
+ * [span id, parent span id, depth] for the async edges, shared with native code (one per thread):
+ * written right before each edge call, so an edge costs a call without arguments.
+ */
+let asyncArgs: Float64Array | null = null;
+
 const scopes = new Map<string, SpanScope>();
+// One-entry cache in front of the Map: a call site opening the same span in a loop skips the hash.
+let lastName: string | undefined;
+let lastScope: SpanScope | undefined;
 function scopeFor(name: string): SpanScope {
+  if (name === lastName) return lastScope!;
   let s = scopes.get(name);
   if (!s) scopes.set(name, (s = new SpanScope(name)));
+  lastName = name;
+  lastScope = s;
   return s;
 }
 
@@ -78,6 +97,46 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
 }
 
+/** An open async span: what its end needs, and the frame its children see. */
+class AsyncFrame implements SpanFrame {
+  constructor(readonly scope: SpanScope, readonly id: number, readonly parent: number, readonly depth: number) {}
+  end(): void {
+    const a = asyncArgs!;
+    a[0] = this.id;
+    a[1] = this.parent;
+    a[2] = this.depth;
+    this.scope.asyncEnd();
+  }
+}
+
+// Settlement handlers shared by every span: they run in the context captured when then() was called
+// inside storage.run(frame), so the store is their frame. No closures per span.
+function endOk<V>(v: V): V {
+  storage.getStore()!.end();
+  return v;
+}
+function endErr(e: unknown): never {
+  storage.getStore()!.end();
+  throw e;
+}
+
+/** Runs inside storage.run(frame): calls fn and ends the span when fn's result settles. */
+function runInFrame<T>(frame: AsyncFrame, fn: () => T): T {
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    frame.end();
+    throw e;
+  }
+  // Reactions registered here run in this context (the frame). Another thenable is adopted by a
+  // native promise first: its then() may call back from anywhere, and may return nothing.
+  if (result instanceof Promise) return result.then(endOk, endErr) as T;
+  if (isThenable(result)) return Promise.resolve(result).then(endOk, endErr) as T;
+  frame.end();
+  return result;
+}
+
 /**
  * Runs fn inside an async span: the span begins now and ends when fn's promise settles (or when fn
  * returns, if it returns no promise). Nested asyncSpan calls inside fn, before or after any await,
@@ -85,42 +144,26 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  */
 export function asyncSpan<T>(name: string, fn: () => T): T {
   if (typeof fn !== 'function') throw new TypeError('asyncSpan: fn must be a function');
-  const b = current();
-  if (!b) return fn();
-  const s = scopeFor(name);
-  const parent = storage.getStore();
-  const parentId = parent ? parent.id : 0;
-  const depth = parent ? parent.depth + 1 : 0;
-  const desc = s.id;
-  const id = b.asyncSpanBegin(desc, parentId, depth);
-  const end = (): void => b.asyncSpanEnd(desc, id, parentId, depth);
-  let result: T;
-  try {
-    result = storage.run({ id, depth }, fn);
-  } catch (e) {
-    end();
-    throw e;
-  }
-  if (isThenable(result)) {
-    return (result as unknown as PromiseLike<unknown>).then(
-      (v) => {
-        end();
-        return v;
-      },
-      (e) => {
-        end();
-        throw e;
-      },
-    ) as unknown as T;
-  }
-  end();
-  return result;
+  if (!current()) return fn();
+  return openAsync(scopeFor(name), fn);
+}
+
+function openAsync<T>(scope: SpanScope, fn: () => T): T {
+  const parent = storage.getStore() as AsyncFrame | undefined;
+  const a = asyncArgs!;
+  const parentId = (a[1] = parent ? parent.id : 0);
+  const depth = (a[2] = parent ? parent.depth + 1 : 0);
+  scope.asyncBegin(); // writes the new span's id into a[0]
+  const frame = new AsyncFrame(scope, a[0], parentId, depth);
+  return storage.run(frame, runInFrame, frame, fn) as T;
 }
 
 /** Wraps fn so that each call runs in an async span named `name` (dd-trace's wrap). */
 export function traced<A extends unknown[], R>(name: string, fn: (...args: A) => R): (...args: A) => R {
   if (typeof fn !== 'function') throw new TypeError('traced: fn must be a function');
+  const scope = scopeFor(name); // resolved once, not per call
   return function (this: unknown, ...args: A): R {
-    return asyncSpan(name, () => fn.apply(this, args));
+    const call = () => fn.apply(this, args);
+    return current() ? openAsync(scope, call) : call();
   };
 }

@@ -1,11 +1,14 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { runChild } from './helpers/child';
+import { stopGateway } from './helpers/gateway';
 import { measures } from './helpers/decode';
 
-test('integer and float metrics with names, units, targets and properties', () => {
-  const r = runChild(`
-    mm.init({ directory: DIR, processMetrics: false });
+after(stopGateway);
+
+test('integer and float metrics with names, units, targets and properties', async () => {
+  const r = await runChild(`
+    mm.init({ url: URL, processMetrics: false });
     const lat = mm.metric('http.latency', 'ms');
     lat.record(12.5); lat.record(0.25);
     const bytes = mm.metric('http.bytes', 'bytes', { integer: true, target: 'net' });
@@ -23,11 +26,13 @@ test('integer and float metrics with names, units, targets and properties', () =
     ['TaggedIntegerMetricEvent', 'http.requests', 'count', 'js', 3n],
   ]);
   assert.deepEqual(measures(r.capture)[4].properties, { route: '/a', code: '200' });
+  const times = measures(r.capture).map((x) => x.time);
+  for (let i = 1; i < times.length; ++i) assert.ok(times[i] >= times[i - 1], 'ordered timestamps');
 });
 
-test('process metrics: event loop, heap, rss and gc pauses are sampled', () => {
-  const r = runChild(`
-    mm.init({ directory: DIR, processMetrics: 50 });
+test('process metrics: event loop, heap, rss and gc pauses are sampled', async () => {
+  const r = await runChild(`
+    mm.init({ url: URL, processMetrics: 50 });
     let junk = []; for (let i = 0; i < 2e5; ++i) junk.push({ i }); junk = null;
     if (global.gc) global.gc();
     setTimeout(() => mm.shutdownSync(5000), 300);

@@ -1,12 +1,15 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { runChild } from './helpers/child';
+import { stopGateway } from './helpers/gateway';
 import { logs, spanEvents } from './helpers/decode';
 
-test('worker threads record on their own cpu streams (distinct thread-id)', () => {
-  const r = runChild(`
+after(stopGateway);
+
+test('worker threads record on their own cpu streams (distinct thread-id)', async () => {
+  const r = await runChild(`
     const { Worker } = require('node:worker_threads');
-    mm.init({ directory: DIR, processMetrics: false });
+    mm.init({ url: URL, processMetrics: false });
     mm.span('main-span', () => {});
     const code = "const mm = require('@micromegas/node'); mm.span('worker-span', () => {}); mm.logger('w').info('from worker');";
     let left = 2;

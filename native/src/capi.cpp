@@ -75,6 +75,38 @@ void record_log(uint8_t index, const Prefix& prefix, int64_t Prefix::*time, cons
   });
 }
 
+// UTF-16 messages: ASCII (nearly all log text) is narrowed straight into the ring slot, checking
+// as it goes, so the text is copied once; the first non-ASCII unit abandons the uncommitted slot
+// and the message is encoded to UTF-8 on the stack, then recorded like any other.
+template <class Prefix>
+void record_log_utf16(uint8_t index, const Prefix& prefix, int64_t Prefix::*time, const uint16_t* msg, size_t n) {
+  if (!msg) n = 0;
+  size_t kept = n <= MM_MAX_MESSAGE_BYTES ? n : MM_MAX_MESSAGE_BYTES - kMarkerLen;  // ASCII: one byte per unit
+  uint32_t body = uint32_t(sizeof(Prefix)) + dynstring_size(n, kept);
+  bool done = record(kLogStream, 5 + body, [&](uint8_t* p) {
+    Prefix h = prefix;
+    h.*time = now_ticks();
+    *p++ = index;
+    p = put(p, body);
+    p = put(p, h);
+    *p++ = MM_CODEC_UTF8;
+    p = put(p, uint32_t(kept + (kept < n ? kMarkerLen : 0)));
+    uint16_t any = 0;
+    for (size_t i = 0; i < kept; ++i) {  // vectorised: narrow and OR together
+      p[i] = uint8_t(msg[i]);
+      any |= msg[i];
+    }
+    if (any >= 0x80) return false;
+    if (kept < n) memcpy(p + kept, MM_TRUNCATION_MARKER, kMarkerLen);
+    return true;
+  });
+  if (done) [[likely]] return;
+  // Enough bytes that a message longer than the limit still arrives longer, and is cut with the marker.
+  char utf8[MM_MAX_MESSAGE_BYTES + 64];
+  size_t len = mm_utf16_to_utf8(msg, n, utf8, sizeof utf8);
+  record_log(index, prefix, time, utf8, len);
+}
+
 }  // namespace
 
 Ring* attach_ring(StreamKind kind) {
@@ -176,6 +208,48 @@ void mm_log_dynamic(uint32_t level, const char* target, const char* msg, size_t 
   h.level = uint8_t(level);
   h.target = {target, uint32_t(target ? strlen(target) : 0), MM_CODEC_UTF8};
   record_log(MM_LOG_LogStringInteropEventV3, h, &mm_LogStringInteropEventV3Header::time, msg, len);
+}
+
+void mm_log_string_utf16(const mm_LogMetadataRecord* desc, const uint16_t* msg, size_t n) {
+  record_log_utf16(MM_LOG_LogStringEventV2, mm_LogStringEventV2Header{desc, 0}, &mm_LogStringEventV2Header::time, msg,
+                   n);
+}
+
+void mm_log_tagged_utf16(const mm_LogMetadataRecord* desc, const mm_PropertySet* properties, const uint16_t* msg,
+                         size_t n) {
+  record_log_utf16(MM_LOG_TaggedLogString, mm_TaggedLogStringHeader{desc, properties, 0},
+                   &mm_TaggedLogStringHeader::time, msg, n);
+}
+
+void mm_log_dynamic_utf16(uint32_t level, const char* target, const uint16_t* msg, size_t n) {
+  mm_LogStringInteropEventV3Header h{};
+  h.level = uint8_t(level);
+  h.target = {target, uint32_t(target ? strlen(target) : 0), MM_CODEC_UTF8};
+  record_log_utf16(MM_LOG_LogStringInteropEventV3, h, &mm_LogStringInteropEventV3Header::time, msg, n);
+}
+
+size_t mm_utf16_to_utf8(const uint16_t* s, size_t n, char* out, size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t c = s[i];
+    if (c >= 0xd800 && c <= 0xdfff) {  // a surrogate: a valid pair, or U+FFFD
+      bool pair = c <= 0xdbff && i + 1 < n && s[i + 1] >= 0xdc00 && s[i + 1] <= 0xdfff;
+      c = pair ? 0x10000 + ((c - 0xd800) << 10) + (s[++i] - 0xdc00u) : 0xfffd;
+    }
+    size_t w = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (o + w > cap) break;
+    char* d = out + o;
+    switch (w) {
+      case 1: d[0] = char(c); break;
+      case 2: d[0] = char(0xc0 | c >> 6), d[1] = char(0x80 | (c & 0x3f)); break;
+      case 3: d[0] = char(0xe0 | c >> 12), d[1] = char(0x80 | (c >> 6 & 0x3f)), d[2] = char(0x80 | (c & 0x3f)); break;
+      default:
+        d[0] = char(0xf0 | c >> 18), d[1] = char(0x80 | (c >> 12 & 0x3f)), d[2] = char(0x80 | (c >> 6 & 0x3f));
+        d[3] = char(0x80 | (c & 0x3f));
+    }
+    o += w;
+  }
+  return o;
 }
 
 void mm_logf(const mm_LogMetadataRecord* desc, const char* fmt, ...) {

@@ -11,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
+#include <string_view>
 #include <thread>
 
 #include "micromegas/micromegas.hpp"
@@ -358,6 +360,51 @@ int survives_api_misuse() {
   return 0;
 }
 
+// UTF-16 text (the Node addon's path): ASCII narrowed into the queue, the rest encoded to UTF-8,
+// both cut at the same limit with the marker, between whole characters.
+int records_utf16_text() {
+  std::string dir = temp_dir();
+  mm_config c = dir_config(dir);
+  CHECK(mm_init(&c) == 0);
+  auto u16 = [](std::u16string_view s) { return std::pair{reinterpret_cast<const uint16_t*>(s.data()), s.size()}; };
+  const std::u16string_view texts[] = {u"plain ascii", u"caf\u00e9 \U0001F600 \u65e5\u672c", u"lone \xd800 surrogate", u""};
+  for (auto t : texts) mm_log_string_utf16(&kFmt, u16(t).first, u16(t).second);
+  const char* kv[] = {"k", "v"};
+  auto t = u16(u"tagged \u00fc");
+  mm_log_tagged_utf16(&kFmt, mm_intern_properties(kv, 1), t.first, t.second);
+  t = u16(u"dynamic");
+  mm_log_dynamic_utf16(MM_LEVEL_ERROR, mm_intern_string("net", 3), t.first, t.second);
+  mm_log_string_utf16(&kFmt, nullptr, 5);
+  std::u16string ascii(100000, u'x'), emoji;
+  for (int i = 0; i < 5000; ++i) emoji += u"\U0001F600";  // 4 UTF-8 bytes, 2 units each
+  mm_log_string_utf16(&kFmt, reinterpret_cast<const uint16_t*>(ascii.data()), ascii.size());
+  mm_log_string_utf16(&kFmt, reinterpret_cast<const uint16_t*>(emoji.data()), emoji.size());
+  std::u16string exact(MM_MAX_MESSAGE_BYTES, u'y');
+  mm_log_string_utf16(&kFmt, reinterpret_cast<const uint16_t*>(exact.data()), exact.size());
+  CHECK(mm_shutdown(5000) == 0);
+
+  Capture cap = Capture::from_directory(dir);
+  const auto& ev = cap.with_tag("log").at(0)->events;
+  CHECK(ev.size() == 10);
+  CHECK(ev[0]["msg"].s() == "plain ascii");
+  CHECK(ev[1]["msg"].s() == "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac");
+  CHECK(ev[2]["msg"].s() == "lone \xef\xbf\xbd surrogate");
+  CHECK(ev[3]["msg"].s().empty() && ev[6]["msg"].s().empty());
+  CHECK(ev[4].type == "TaggedLogString" && ev[4]["msg"].s() == "tagged \xc3\xbc" && ev[4]["properties"]["k"].s() == "v");
+  CHECK(ev[5].type == "LogStringInteropEventV3" && ev[5]["msg"].s() == "dynamic" && ev[5]["target"].s() == "net");
+  CHECK(ev[5]["level"].u() == MM_LEVEL_ERROR);
+  const std::string marker = MM_TRUNCATION_MARKER;
+  const std::string& a = ev[7]["msg"].s();
+  CHECK(a.size() == MM_MAX_MESSAGE_BYTES && a == std::string(a.size() - marker.size(), 'x') + marker);
+  const std::string& e = ev[8]["msg"].s();
+  CHECK(e.ends_with(marker) && e.size() <= MM_MAX_MESSAGE_BYTES && e.size() > MM_MAX_MESSAGE_BYTES - 4);
+  std::string kept = e.substr(0, e.size() - marker.size());
+  CHECK(kept.size() % 4 == 0);
+  for (size_t i = 0; i < kept.size(); i += 4) CHECK(kept.compare(i, 4, "\xf0\x9f\x98\x80") == 0);
+  CHECK(ev[9]["msg"].s() == std::string(MM_MAX_MESSAGE_BYTES, 'y'));
+  return 0;
+}
+
 int crash_is_logged_and_flushed() {
   std::string dir = temp_dir();
   pid_t child = fork();
@@ -433,6 +480,7 @@ int main(int argc, char** argv) {
       {"drops_traces_first_under_memory_cap", drops_traces_first_under_memory_cap},
       {"shutdown_respects_deadline", shutdown_respects_deadline},
       {"survives_api_misuse", survives_api_misuse},
+      {"records_utf16_text", records_utf16_text},
       {"crash_is_logged_and_flushed", crash_is_logged_and_flushed},
       {"reports_process_info", reports_process_info},
       {"stays_noop_without_configuration", stays_noop_without_configuration},

@@ -1,7 +1,8 @@
 /**
- * Test-only decoder of what the native sink wrote: CBOR envelopes (cbor-x), LZ4 frames (own
+ * Test-only decoder of what the SDK sent: CBOR envelopes and payloads (cbor-x), LZ4 frames (own
  * decoder, below) and transit records read generically from the UDT metadata of insert_stream
- * (PROTOCOL.md §5-§7). It reads what a real receiver reads, so the tests check the wire, not the SDK.
+ * (PROTOCOL.md §5-§7). It reads what a real receiver reads, so the tests check the wire, not the
+ * SDK. Sources: the gateway's storage (helpers/gateway.ts) or the directory sink (readCapture).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +23,7 @@ export interface Capture {
   process: Record<string, unknown> | undefined;
   streams: Map<string, Stream>;
   events: Event[];
+  /** What arrived: request files (directory sink) or stored block ids (gateway). */
   files: string[];
 }
 
@@ -221,7 +223,18 @@ function toBytes(v: unknown): Uint8Array {
   throw new Error('payload entry is neither bytes nor an array');
 }
 
-/** Reads every request body in dir, in the order written. */
+/**
+ * Decodes one stored block payload (CBOR {"dependencies": lz4 frame, "objects": lz4 frame}, what
+ * the SDK sends and what the gateway stores) and appends its events; checks nb_objects.
+ */
+export function decodeBlock(stream: Stream, payload: Record<string, unknown>, nbObjects: number, label: string, out: Event[]): void {
+  const deps = readDependencies(lz4FrameDecode(toBytes(payload.dependencies)), stream.dependencies_metadata);
+  const before = out.length;
+  readObjects(lz4FrameDecode(toBytes(payload.objects)), stream.objects_metadata, deps, stream, out);
+  if (out.length - before !== nbObjects) throw new Error(`${label}: nb_objects ${nbObjects}, decoded ${out.length - before}`);
+}
+
+/** Reads every request body the directory sink wrote in dir, in the order written. */
 export function readCapture(dir: string): Capture {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cbor')).sort() : [];
   const cap: Capture = { process: undefined, streams: new Map(), events: [], files };
@@ -232,13 +245,7 @@ export function readCapture(dir: string): Capture {
     else if (f.endsWith('insert_block.cbor')) {
       const stream = cap.streams.get(body.stream_id as string);
       if (!stream) throw new Error(`${f}: block before its stream`);
-      const payload = body.payload as Record<string, unknown>;
-      const deps = readDependencies(lz4FrameDecode(toBytes(payload.dependencies)), stream.dependencies_metadata);
-      const before = cap.events.length;
-      readObjects(lz4FrameDecode(toBytes(payload.objects)), stream.objects_metadata, deps, stream, cap.events);
-      if (cap.events.length - before !== Number(body.nb_objects)) {
-        throw new Error(`${f}: nb_objects ${body.nb_objects}, decoded ${cap.events.length - before}`);
-      }
+      decodeBlock(stream, body.payload as Record<string, unknown>, Number(body.nb_objects), f, cap.events);
     }
   }
   return cap;

@@ -84,6 +84,16 @@ void mm_log_string(const mm_LogMetadataRecord* desc, const char* msg, size_t len
 void mm_log_tagged(const mm_LogMetadataRecord* desc, const mm_PropertySet* properties, const char* msg, size_t len);
 /* Level and target chosen at run time; target must be static or interned. */
 void mm_log_dynamic(uint32_t level, const char* target, const char* msg, size_t len);
+/* The same three with UTF-16 text (JavaScript strings, Windows wide strings): n code units.
+ * Recorded as UTF-8 like the others (lone surrogates become U+FFFD); ASCII text is narrowed
+ * straight into the thread's queue, with no intermediate copy. */
+void mm_log_string_utf16(const mm_LogMetadataRecord* desc, const uint16_t* msg, size_t n);
+void mm_log_tagged_utf16(const mm_LogMetadataRecord* desc, const mm_PropertySet* properties, const uint16_t* msg,
+                         size_t n);
+void mm_log_dynamic_utf16(uint32_t level, const char* target, const uint16_t* msg, size_t n);
+/* UTF-16 to UTF-8 as the calls above record it; stops before the first character that would not
+ * fit in cap bytes. Returns the bytes written. */
+size_t mm_utf16_to_utf8(const uint16_t* s, size_t n, char* out, size_t cap);
 void mm_logf(const mm_LogMetadataRecord* desc, const char* fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

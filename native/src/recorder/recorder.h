@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "recorder/clock.h"
 #include "recorder/ring.h"
@@ -27,22 +28,29 @@ extern std::atomic<uint64_t> g_events_dropped[4];
 // Slow path: the thread's first event of this kind. nullptr when not recording.
 Ring* attach_ring(StreamKind kind);
 
-// fill(p) writes exactly `size` bytes.
+// fill(p) writes exactly `size` bytes. A fill that returns bool may decline (false): nothing is
+// published, and record returns false so the caller can take another path. Otherwise record
+// returns true, whether the event was recorded, dropped (queue full) or ignored (not recording).
 template <class Fill>
-inline void record(StreamKind kind, uint32_t size, Fill&& fill) noexcept {
-  if (!g_recording.load(std::memory_order_relaxed)) [[unlikely]] return;
+inline bool record(StreamKind kind, uint32_t size, Fill&& fill) noexcept {
+  if (!g_recording.load(std::memory_order_relaxed)) [[unlikely]] return true;
   Ring* r = t_rings.rings[kind];
   if (!r) [[unlikely]] {
     r = attach_ring(kind);
-    if (!r) return;
+    if (!r) return true;
   }
   uint8_t* p = r->prepare_write(size);
   if (!p) [[unlikely]] {
     g_events_dropped[kind].fetch_add(1, std::memory_order_relaxed);
-    return;
+    return true;
   }
-  fill(p);
+  if constexpr (std::is_same_v<std::invoke_result_t<Fill&, uint8_t*>, bool>) {
+    if (!fill(p)) return false;  // prepare_write wrote nothing the consumer can see: abandoning is free
+  } else {
+    fill(p);
+  }
   r->commit();
+  return true;
 }
 
 template <class T>
