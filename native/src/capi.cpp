@@ -133,6 +133,7 @@ void mm_config_init(mm_config* c) {
   c->max_in_flight = 3;
   c->retry_base_ms = 100;
   c->retry_max_ms = 10000;
+  c->retry_window_ms = 300000;
   c->request_timeout_ms = 10000;
   c->lz4_level = 1;
   c->crash_handler = 1;

@@ -94,12 +94,14 @@ Settings resolve_settings(const mm_config& c) {
   s.max_in_flight = c.max_in_flight ? c.max_in_flight : 3;
   s.retry_base_ms = c.retry_base_ms ? c.retry_base_ms : d.retry_base_ms;
   s.retry_max_ms = c.retry_max_ms ? c.retry_max_ms : d.retry_max_ms;
-  // The retry budget is a number of attempts per priority, so these set how long an outage
-  // clients ride out (cpu blocks: 4 retries, about 1.5 s with the defaults).
   if (!c.retry_base_ms || c.retry_base_ms == d.retry_base_ms) env_number("MICROMEGAS_RETRY_BASE_MS", s.retry_base_ms);
   if (!c.retry_max_ms || c.retry_max_ms == d.retry_max_ms) env_number("MICROMEGAS_RETRY_MAX_MS", s.retry_max_ms);
   if (!s.retry_base_ms) s.retry_base_ms = d.retry_base_ms;
   if (s.retry_max_ms < s.retry_base_ms) s.retry_max_ms = s.retry_base_ms;
+  // Blocks ride out an outage (a gateway restart, a deploy) for this long; the memory cap, not
+  // this window, decides what goes first when the queue fills (cpu, then metrics, then logs).
+  s.retry_window_ms = c.retry_window_ms ? c.retry_window_ms : d.retry_window_ms;
+  if (!c.retry_window_ms || c.retry_window_ms == d.retry_window_ms) env_number("MICROMEGAS_RETRY_WINDOW_MS", s.retry_window_ms);
   s.request_timeout_ms = c.request_timeout_ms ? c.request_timeout_ms : 10000;
   s.lz4_level = c.lz4_level;
   s.crash_handler = c.crash_handler != 0;

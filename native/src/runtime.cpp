@@ -22,10 +22,6 @@ Priority priority_of(StreamKind k) {
   }
 }
 // Attempts after the first, per priority: logs outlive a gateway restart, traces are cheap to lose.
-uint32_t max_retries(Priority p) {
-  static const uint32_t retries[kPriorities] = {UINT32_MAX, 10, 6, 4};
-  return retries[p];
-}
 const mm_stream_schema* schema_of(StreamKind k) {
   switch (k) {
     case kLogStream: return &mm_log_schema;
@@ -219,9 +215,12 @@ void Runtime::complete(Completion&& c) {
     return;
   }
   bool transient = c.status == 0 || c.status >= 500 || c.status == 429 || c.status == 408;
-  if (!transient || ++r.attempts > max_retries(r.priority)) {
+  int64_t now = now_ms();
+  if (r.attempts++ == 0) r.first_failure_ms = now;
+  bool expired = r.priority != kMetadata && now - r.first_failure_ms >= int64_t(settings_.retry_window_ms);
+  if (!transient || expired) {
     if (r.stream_kind >= 0) blocks_dropped_[r.stream_kind]++;
-    unsigned attempts = r.attempts + (transient ? 0 : 1);
+    unsigned attempts = r.attempts;
     if (c.error.empty()) fprintf(stderr, "micromegas: %s dropped after %u attempt(s): HTTP %ld\n", r.route, attempts, c.status);
     else fprintf(stderr, "micromegas: %s dropped after %u attempt(s): %s\n", r.route, attempts, c.error.c_str());
     return;
@@ -231,7 +230,7 @@ void Runtime::complete(Completion&& c) {
                                     settings_.retry_max_ms);
   delay = delay * 3 / 4 + int64_t(rng_() % uint64_t(delay / 2 + 1));  // jitter spreads a fleet's retries
   if (c.retry_after_ms >= 0) delay = std::max(delay, c.retry_after_ms);
-  r.not_before_ms = now_ms() + delay;
+  r.not_before_ms = now + delay;
   queue_.push_front(std::move(r));
 }
 

@@ -44,7 +44,7 @@ struct RingEntry {
 struct Settings {
   std::string url, api_key, directory, exe;
   Properties properties;
-  uint32_t block_size, flush_period_ms, ring_size, max_in_flight, retry_base_ms, retry_max_ms, request_timeout_ms;
+  uint32_t block_size, flush_period_ms, ring_size, max_in_flight, retry_base_ms, retry_max_ms, retry_window_ms, request_timeout_ms;
   uint64_t max_queue_bytes;
   int lz4_level;
   bool crash_handler, cpu_tracing;

@@ -254,6 +254,48 @@ int retries_transient_errors_with_same_bytes() {
   return 0;
 }
 
+int rides_out_an_outage_within_the_retry_window() {
+  // Down for 2.5 s: even cpu blocks, the first shed under memory pressure, survive it; then down
+  // for good: data blocks are dropped once the window has passed, and the drop is counted.
+  auto start = std::chrono::steady_clock::now();
+  std::atomic<bool> down_for_good{false};
+  wire::HttpServer server([&](const wire::Received& r, size_t) {
+    wire::Reply reply;
+    bool outage = std::chrono::steady_clock::now() - start < std::chrono::milliseconds(2500);
+    if (r.path == "/ingestion/insert_block" && (outage || down_for_good)) reply.status = 503;
+    return reply;
+  });
+  mm_config c;
+  mm_config_init(&c);
+  std::string url = server.url();
+  c.url = url.c_str();
+  c.crash_handler = 0;
+  c.retry_window_ms = 6000;
+  CHECK(mm_init(&c) == 0);
+  for (int i = 0; i < 50; ++i) {
+    mm_span_begin(&kFrame);
+    mm_span_end(&kFrame);
+  }
+  mm_log_static(&kHello);
+  CHECK(mm_flush(30000) == 0);
+  mm_stats st;
+  mm_get_stats(&st);
+  CHECK(st.blocks_dropped[0] == 0 && st.blocks_dropped[2] == 0);
+  Capture cap = Capture::from_requests(server.received());
+  CHECK(cap.with_tag("cpu").at(0)->events.size() == 100);
+  CHECK(cap.with_tag("log").at(0)->events.size() == 1);
+
+  down_for_good = true;
+  auto failing = std::chrono::steady_clock::now();
+  mm_log_static(&kHello);
+  CHECK(mm_flush(30000) == 0);  // returns once the block is dropped
+  mm_get_stats(&st);
+  CHECK(st.blocks_dropped[0] == 1);
+  CHECK(std::chrono::steady_clock::now() - failing >= std::chrono::milliseconds(6000));
+  CHECK(mm_shutdown(1000) == 0);
+  return 0;
+}
+
 int drops_traces_first_under_memory_cap() {
   auto start = std::chrono::steady_clock::now();
   // Unavailable for a while, then healthy: the queue overflows, then drains.
@@ -477,6 +519,7 @@ int main(int argc, char** argv) {
       {"flushes_on_block_size", flushes_on_block_size},
       {"flushes_on_time", flushes_on_time},
       {"retries_transient_errors_with_same_bytes", retries_transient_errors_with_same_bytes},
+      {"rides_out_an_outage_within_the_retry_window", rides_out_an_outage_within_the_retry_window},
       {"drops_traces_first_under_memory_cap", drops_traces_first_under_memory_cap},
       {"shutdown_respects_deadline", shutdown_respects_deadline},
       {"survives_api_misuse", survives_api_misuse},

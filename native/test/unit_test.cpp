@@ -158,6 +158,17 @@ TEST(Lz4Frame, HeadersMatchEachProducer) {
   EXPECT_EQ(wire::lz4_decompress(unreal), data);
 }
 
+TEST(Settings, RetryWindowDefaultsToFiveMinutesAndComesFromTheEnvironment) {
+  mm_config c;
+  mm_config_init(&c);
+  EXPECT_EQ(mm::resolve_settings(c).retry_window_ms, 300000u);
+  setenv("MICROMEGAS_RETRY_WINDOW_MS", "60000", 1);
+  EXPECT_EQ(mm::resolve_settings(c).retry_window_ms, 60000u);
+  c.retry_window_ms = 5000;  // set in the config: the config wins
+  EXPECT_EQ(mm::resolve_settings(c).retry_window_ms, 5000u);
+  unsetenv("MICROMEGAS_RETRY_WINDOW_MS");
+}
+
 TEST(Settings, RetryPacingFromTheEnvironmentUnlessConfigured) {
   mm_config c;
   mm_config_init(&c);

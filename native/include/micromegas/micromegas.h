@@ -39,6 +39,8 @@ typedef struct mm_config {
   uint32_t max_in_flight;      /* concurrent HTTP requests; default 3 */
   uint32_t retry_base_ms;      /* first retry delay, doubled each attempt; default 100 (MICROMEGAS_RETRY_BASE_MS) */
   uint32_t retry_max_ms;       /* longest delay between attempts; default 10000 (MICROMEGAS_RETRY_MAX_MS) */
+  uint32_t retry_window_ms;    /* a data block failing with 5xx or a network error is retried this long, then
+                                  dropped; default 300000 (MICROMEGAS_RETRY_WINDOW_MS); metadata is never dropped */
   uint32_t request_timeout_ms; /* per attempt; default 10000 */
   int lz4_level;               /* default 1 (fast); upstream's Rust sink uses 10 */
   int crash_handler;           /* 1 (default): log a fatal error with a backtrace and flush on SIGSEGV, SIGABRT... */

@@ -20,6 +20,7 @@ struct Request {
   int stream_kind = -1;  // StreamKind of a block, for drop accounting
   uint32_t attempts = 0;
   int64_t not_before_ms = 0;  // steady clock
+  int64_t first_failure_ms = 0;  // steady clock; the retry window counts from here
 };
 
 class RequestQueue {
