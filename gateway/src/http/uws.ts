@@ -32,14 +32,18 @@ const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed',
   408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
-const STATUS_LINE: string[] = [];
-for (const code in STATUS_TEXT) STATUS_LINE[Number(code)] = `${code} ${STATUS_TEXT[code]}`;
+// Pre-encoded: uWS reads a Buffer argument in place, a string is converted to UTF-8 per call.
+const STATUS_LINE: Buffer[] = [];
+for (const code in STATUS_TEXT) STATUS_LINE[Number(code)] = Buffer.from(`${code} ${STATUS_TEXT[code]}`);
 const statusLine = (s: number) => STATUS_LINE[s] ?? `${s} Status`;
+const H_AUTHORIZATION = Buffer.from('authorization');
+const H_ACCEPT = Buffer.from('accept');
+const H_CONTENT_LENGTH = Buffer.from('content-length');
 
 const EMPTY = Buffer.alloc(0);
 // getMethod() is lower case; upper-casing it per request went through ICU.
-const METHODS: Record<string, string> = { post: 'POST', get: 'GET', head: 'HEAD', put: 'PUT', delete: 'DELETE', options: 'OPTIONS', patch: 'PATCH' };
-const upperMethod = (m: string) => METHODS[m] ?? m.toUpperCase();
+// (Compared, not looked up in an object: a property lookup internalizes the fresh string.)
+const upperMethod = (m: string) => (m === 'post' ? 'POST' : m === 'get' ? 'GET' : m === 'head' ? 'HEAD' : m.toUpperCase());
 const INTERNAL_ERROR: Reply = { status: 500, body: 'internal error' };
 
 // The corked writer: res.cork runs it synchronously, so these slots never outlive one call
@@ -53,7 +57,7 @@ function writeCorked(): void {
   res.writeStatus(statusLine(r.status));
   const h = r.headers;
   if (h) for (const k in h) res.writeHeader(k, h[k]);
-  res.end(r.body ?? '', wClose);
+  res.end(r.body ?? EMPTY, wClose);
 }
 function send(res: uWS.HttpResponse, r: Reply, close: boolean): void {
   wRes = res;
@@ -184,10 +188,10 @@ class Server {
       res,
       upperMethod(req.getMethod()),
       req.getUrl(),
-      req.getHeader('authorization') || undefined,
-      req.getHeader('accept') || undefined,
+      req.getHeader(H_AUTHORIZATION) || undefined,
+      req.getHeader(H_ACCEPT) || undefined,
     );
-    const declared = req.getHeader('content-length');
+    const declared = req.getHeader(H_CONTENT_LENGTH);
     this.inflight++;
     res.onAborted(() => ex.finish());
 
