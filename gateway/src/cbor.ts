@@ -167,7 +167,7 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (b[i] >= 0x80) return decodeUtf8(b.subarray(start, end), end);
     }
-    return (b as unknown as LatinSlicer).latin1Slice(start, end);
+    return latin1(b, start, end);
   }
 
   /**
@@ -193,7 +193,7 @@ class Reader {
     const slot = (h ^ (h >>> 9)) & (KEY_CACHE_SIZE - 1);
     let s = keyCache[slot];
     if (s === undefined || s.length !== n || !sameAscii(s, b, start)) {
-      s = (b as unknown as LatinSlicer).latin1Slice(start, end);
+      s = latin1(b, start, end);
       keyCache[slot] = s; // fixed size: hostile keys only evict, never grow it
     }
     this.pos = end;
@@ -251,6 +251,12 @@ interface LatinSlicer {
   /** Buffer's own latin1 decoder (what toString('latin1', ...) calls after its checks). */
   latin1Slice(start: number, end: number): string;
 }
+
+// latin1Slice is not documented; should a Node release drop it, fall back to toString.
+const latin1: (b: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as unknown as Partial<LatinSlicer>).latin1Slice === 'function'
+    ? (b, start, end) => (b as unknown as LatinSlicer).latin1Slice(start, end)
+    : (b, start, end) => b.toString('latin1', start, end);
 
 // Direct-mapped intern table for map keys: a body has a dozen keys drawn from a few dozen
 // names, so nearly every key is a hit and costs a hash and a compare instead of a string.
