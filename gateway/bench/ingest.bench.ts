@@ -2,9 +2,12 @@
 // root as [{case, value, unit, peer, peer_value, ratio}] with ratio = ours / peer, every
 // peer measured in the same run.
 //  1. HTTP layer: uWS vs node:http, same decode, storage stubbed, server pinned to CPU 0,
-//     wrk pinned to CPU 1. The server's CPU time is read from /proc, so rates are also
-//     given per server CPU-second (robust when other jobs share the machine), and the
-//     server's CPU share is printed: below 1 core means the client or other jobs limited it.
+//     wrk pinned to CPU 1 (the same for both servers). The server's and wrk's CPU time are
+//     read from /proc, so rates are also given per server CPU-second (robust when other jobs
+//     share the machine), and both CPU shares are printed: a server below 1 core with wrk
+//     near 1 core means the load generator, not the server, set the rate. Each pair runs
+//     BENCH_REPEAT times (default 2) interleaved, ours then peer; the table has the mean,
+//     the notes every run's ratio.
 //  2. End to end: packed gateway vs upstream layout (one object per block), embedded
 //     default and PostgreSQL + S3 (moto), driven by a Node client with distinct blocks.
 
@@ -21,6 +24,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 const gatewayBin = join(repoRoot, 'gateway', 'dist', 'src', 'main.js');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
+/** `http`: only the HTTP-layer cases (their rows replace the same cases in gateway.json). */
+const ONLY = process.env.BENCH_ONLY ?? '';
 const pinned = cpus().length >= 2;
 
 interface Row {
@@ -90,7 +96,7 @@ function parseWrk(out: string) {
   return { rps, p50: p('50'), p99: p('99') };
 }
 
-/** One wrk run against a stub server; returns req/s, latencies and the server's CPU time. */
+/** One wrk run against a stub server; returns req/s, latencies and the server's and wrk's CPU time. */
 async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const port = await freePort();
   const server = await start(pinned ? 'taskset' : process.execPath, [...(pinned ? ['-c', '0', process.execPath] : []), join(here, 'stub-server.js'), kind, String(port)]);
@@ -103,11 +109,18 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const cpu0 = cpuSeconds(server.child.pid!);
   const wrkArgs = ['-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', lua, `http://127.0.0.1:${port}/ingestion/insert_block`];
   const before = Date.now();
+  // wrk's own CPU, sampled from /proc while it runs (the last sample is within 100 ms of its end).
+  let client = { cpu: 0, wall: 0 };
   const out = await new Promise<string>((resolve, reject) => {
     const w = spawn(pinned ? 'taskset' : 'wrk', pinned ? ['-c', '1', 'wrk', ...wrkArgs] : wrkArgs);
+    const sampler = setInterval(() => {
+      try {
+        client = { cpu: cpuSeconds(w.pid!), wall: (Date.now() - before) / 1000 };
+      } catch {}
+    }, 100);
     let s = '';
     w.stdout.on('data', (d) => (s += d));
-    w.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`wrk exited ${code}`))));
+    w.on('exit', (code) => (clearInterval(sampler), code === 0 ? resolve(s) : reject(new Error(`wrk exited ${code}`))));
   });
   const wall = (Date.now() - before) / 1000;
   const cpu = cpuSeconds(server.child.pid!) - cpu0;
@@ -115,7 +128,7 @@ async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
   const r = parseWrk(out);
   const total = Number(/(\d+) requests in/.exec(out)![1]);
   // Requests per CPU-second of the server: "per core" even when other jobs share the machine.
-  return { ...r, wall, cpu, perCpuSecond: total / cpu };
+  return { ...r, wall, cpu, perCpuSecond: total / cpu, clientShare: client.wall ? client.cpu / client.wall : NaN };
 }
 
 /** Node client for end-to-end runs: distinct blocks, `concurrency` keep-alive sockets. */
@@ -181,19 +194,35 @@ async function main() {
   }
   if (!wrkOk) notes.push('wrk not installed: HTTP-layer cases skipped (apt-get install wrk)');
   else {
+    type Run = Awaited<ReturnType<typeof httpLayer>>;
+    const mean = (runs: Run[], f: (r: Run) => number) => runs.reduce((n, r) => n + f(r), 0) / runs.length;
     for (const size of [1024, 65536]) {
       const body = blockBody('rust', pid, sid, { size }).body;
-      const ours = await httpLayer('uws', body);
-      const peer = await httpLayer('node', body);
       const label = size === 1024 ? '1KiB' : '64KiB';
-      add(`insert_block ${label} stubbed storage, req/s (server pinned to 1 core)`, 'req/s', ours.rps, 'node:http same decode', peer.rps);
-      add(`insert_block ${label} stubbed storage, req per server CPU-second`, 'req/cpu-s', ours.perCpuSecond, 'node:http same decode', peer.perCpuSecond);
-      add(`insert_block ${label} stubbed storage, payload MB per server CPU-second`, 'MB/cpu-s', (ours.perCpuSecond * body.length) / 1e6, 'node:http same decode', (peer.perCpuSecond * body.length) / 1e6);
-      notes.push(`${label}: server CPU use during the run: uWS ${(ours.cpu / ours.wall).toFixed(2)} cores, node:http ${(peer.cpu / peer.wall).toFixed(2)} cores (1.00 = saturated; below means the client or other jobs limited it)`);
-      add(`insert_block ${label} stubbed storage, p50 latency`, 'ms', ours.p50, 'node:http same decode', peer.p50);
-      add(`insert_block ${label} stubbed storage, p99 latency`, 'ms', ours.p99, 'node:http same decode', peer.p99);
+      const ours: Run[] = [];
+      const peer: Run[] = [];
+      for (let i = 0; i < REPEAT; i++) {
+        ours.push(await httpLayer('uws', body));
+        peer.push(await httpLayer('node', body));
+      }
+      const rps = (r: Run) => r.rps;
+      const perCpu = (r: Run) => r.perCpuSecond;
+      add(`insert_block ${label} stubbed storage, req/s (server pinned to 1 core)`, 'req/s', mean(ours, rps), 'node:http same decode', mean(peer, rps));
+      add(`insert_block ${label} stubbed storage, req per server CPU-second`, 'req/cpu-s', mean(ours, perCpu), 'node:http same decode', mean(peer, perCpu));
+      add(`insert_block ${label} stubbed storage, payload MB per server CPU-second`, 'MB/cpu-s', (mean(ours, perCpu) * body.length) / 1e6, 'node:http same decode', (mean(peer, perCpu) * body.length) / 1e6);
+      const share = (r: Run) => `${(r.cpu / r.wall).toFixed(2)}/${r.clientShare.toFixed(2)}`;
+      for (let i = 0; i < REPEAT; i++) {
+        notes.push(
+          `${label} run ${i + 1}/${REPEAT}: req/s ratio ${(ours[i].rps / peer[i].rps).toFixed(2)} (${ours[i].rps.toFixed(0)} vs ${peer[i].rps.toFixed(0)}), ` +
+            `per CPU-second ${(ours[i].perCpuSecond / peer[i].perCpuSecond).toFixed(2)}; server/wrk CPU cores: uWS ${share(ours[i])}, node:http ${share(peer[i])} ` +
+            '(server 1.00 = saturated; below with wrk near 1.00 means the load generator limited it)',
+        );
+      }
+      add(`insert_block ${label} stubbed storage, p50 latency`, 'ms', mean(ours, (r) => r.p50), 'node:http same decode', mean(peer, (r) => r.p50));
+      add(`insert_block ${label} stubbed storage, p99 latency`, 'ms', mean(ours, (r) => r.p99), 'node:http same decode', mean(peer, (r) => r.p99));
     }
   }
+  if (ONLY === 'http') return finish(true);
 
   // End to end: distinct 1 KiB blocks so nothing is deduplicated.
   const bodies = Array.from({ length: 60000 }, () => blockBody('rust', pid, sid, { size: 1024 }).body);
@@ -225,17 +254,32 @@ async function main() {
     await services.stop();
   }
 
+  return finish(false);
+}
+
+function finish(partial: boolean) {
   const outDir = join(repoRoot, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'gateway.json'), JSON.stringify(rows, null, 2) + '\n');
+  const file = join(outDir, 'gateway.json');
+  let out = rows;
+  if (partial) {
+    // Keep the cases this run did not measure.
+    let old: Row[] = [];
+    try {
+      old = JSON.parse(readFileSync(file, 'utf8')) as Row[];
+    } catch {}
+    const mine = new Set(rows.map((r) => r.case));
+    out = [...rows, ...old.filter((r) => !mine.has(r.case))];
+  }
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   const w = Math.max(...rows.map((r) => r.case.length));
   process.stdout.write(`${'case'.padEnd(w)}  ${'ours'.padStart(12)}  ${'peer'.padStart(12)}  ${'ratio'.padStart(7)}  unit / peer\n`);
   for (const r of rows) {
     process.stdout.write(`${r.case.padEnd(w)}  ${String(r.value).padStart(12)}  ${String(r.peer_value).padStart(12)}  ${String(r.ratio).padStart(7)}  ${r.unit} / ${r.peer}\n`);
   }
-  process.stdout.write(`server pinned to CPU 0 and wrk to CPU 1: ${pinned}; ${SECONDS} s per run\n`);
+  process.stdout.write(`server pinned to CPU 0 and wrk to CPU 1: ${pinned}; ${SECONDS} s per run, ${REPEAT} runs per HTTP-layer pair\n`);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
-  process.stdout.write(`wrote ${join(outDir, 'gateway.json')}\n`);
+  process.stdout.write(`wrote ${file}${partial ? ' (HTTP-layer cases only; other cases kept)' : ''}\n`);
 }
 
 main().then(

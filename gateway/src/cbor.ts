@@ -17,10 +17,17 @@ export type CborValue =
   | CborValue[]
   | CborMap;
 
-/** Maps decode to a null-prototype object; non-text keys are kept stringified. */
+/** Maps decode to an object with no Object.prototype in its chain; non-text keys are kept stringified. */
 export interface CborMap {
   [key: string]: CborValue;
 }
+
+// Object.create(null) objects start in V8's dictionary mode (slow to build and read). An
+// instance of a constructor whose prototype is itself prototype-less stays a fast object
+// with shared hidden classes, yet inherits nothing: no `__proto__` setter, no `toString`,
+// so `'constructor' in m` is false and a `__proto__` key is an ordinary own property.
+const MapObject = function MapObject(this: CborMap) {} as unknown as { new (): CborMap };
+MapObject.prototype = Object.create(null);
 
 const MAX_DEPTH = 64;
 const BREAK = Symbol('break');
@@ -132,11 +139,11 @@ class Reader {
         return out;
       }
       case 5: {
-        const out: CborMap = Object.create(null);
+        const out = new MapObject();
         const indefinite = info === 31;
         const n = indefinite ? Infinity : this.length(info);
         for (let i = 0; i < n; i++) {
-          const k = this.item(depth + 1);
+          const k = this.key() ?? this.item(depth + 1);
           if (k === BREAK) {
             if (indefinite) return out;
             throw new CborError('cbor: unexpected break in map');
@@ -160,7 +167,37 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (b[i] >= 0x80) return decodeUtf8(b.subarray(start, end), end);
     }
-    return b.toString('latin1', start, end);
+    return latin1(b, start, end);
+  }
+
+  /**
+   * A short ASCII text map key (the envelope's field names), returned from the intern
+   * cache when the same bytes were seen before; null when the next item is anything
+   * else, and then nothing is consumed.
+   */
+  key(): string | null {
+    const b = this.buf;
+    const at = this.pos;
+    if (at >= b.length) return null;
+    const head = b[at];
+    const n = head - 0x60; // major 3, length < 24 in the head byte
+    if (n < 1 || n > 23 || at + 1 + n > b.length) return null;
+    const start = at + 1;
+    const end = start + n;
+    let h = n;
+    for (let i = start; i < end; i++) {
+      const c = b[i];
+      if (c >= 0x80) return null;
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    const slot = (h ^ (h >>> 9)) & (KEY_CACHE_SIZE - 1);
+    let s = keyCache[slot];
+    if (s === undefined || s.length !== n || !sameAscii(s, b, start)) {
+      s = latin1(b, start, end);
+      keyCache[slot] = s; // fixed size: hostile keys only evict, never grow it
+    }
+    this.pos = end;
+    return s;
   }
 
   value(depth: number): CborValue {
@@ -208,6 +245,27 @@ class Reader {
         throw new CborError(`cbor: reserved simple value ${info} at offset ${this.pos - 1}`);
     }
   }
+}
+
+interface LatinSlicer {
+  /** Buffer's own latin1 decoder (what toString('latin1', ...) calls after its checks). */
+  latin1Slice(start: number, end: number): string;
+}
+
+// latin1Slice is not documented; should a Node release drop it, fall back to toString.
+const latin1: (b: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as unknown as Partial<LatinSlicer>).latin1Slice === 'function'
+    ? (b, start, end) => (b as unknown as LatinSlicer).latin1Slice(start, end)
+    : (b, start, end) => b.toString('latin1', start, end);
+
+// Direct-mapped intern table for map keys: a body has a dozen keys drawn from a few dozen
+// names, so nearly every key is a hit and costs a hash and a compare instead of a string.
+const KEY_CACHE_SIZE = 256;
+const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
+
+function sameAscii(s: string, b: Buffer, start: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[start + i]) return false;
+  return true;
 }
 
 /** Envelope keys are text; other key types are kept under a name no field uses. */

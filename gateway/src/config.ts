@@ -20,6 +20,8 @@ export interface GatewayConfig {
   workers: number;
   disableAuth: boolean;
   apiKeys: EnvKey[];
+  /** MICROMEGAS_OIDC_CONFIG as given: upstream's OIDC provider. Not supported here; kept to warn. */
+  oidcConfig?: string;
   shutdownGraceMs: number;
   /** On SIGTERM, report not-ready but keep serving this long (load-balancer deregistration). */
   shutdownDelayMs: number;
@@ -74,6 +76,7 @@ export function helpText(): string {
     ...lines,
     '',
     'Env-only: MICROMEGAS_API_KEYS  JSON [{"name":"...","key":"..."}] accepted as Bearer tokens',
+    '          (OIDC tokens, upstream\'s MICROMEGAS_OIDC_CONFIG, are not validated: they get 401)',
     'Routes: POST /ingestion/insert_process|insert_stream|insert_block (also /insert_*), GET /health, /ready, /metrics',
   ].join('\n');
 }
@@ -137,6 +140,7 @@ export function loadConfig(
       shutdownDelayMs: num('shutdown-delay-seconds') * 1000,
       disableAuth: ['1', 'true'].includes(get('disable-auth') ?? ''),
       apiKeys: parseEnvKeys(env.MICROMEGAS_API_KEYS),
+      oidcConfig: env.MICROMEGAS_OIDC_CONFIG || undefined,
     },
   };
 }

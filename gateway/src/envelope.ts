@@ -73,8 +73,9 @@ function isMap(v: CborValue): v is CborMap {
 }
 
 function field(m: CborMap, key: string, what: string): CborValue {
-  if (!(key in m)) throw new BadRequest(`${what}: missing field '${key}'`);
-  return m[key];
+  const v = m[key];
+  if (v === undefined && !(key in m)) throw new BadRequest(`${what}: missing field '${key}'`);
+  return v;
 }
 
 function text(m: CborMap, key: string, what: string): string {
@@ -98,36 +99,91 @@ function int(m: CborMap, key: string, what: string): string {
   throw new BadRequest(`${what}: '${key}' must be an integer`);
 }
 
-const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** 1 for '0'-'9' and 'a'-'f', 2 for 'A'-'F', 0 otherwise (char codes < 128). */
+const HEX = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) HEX[c] = 1;
+for (let c = 97; c <= 102; c++) HEX[c] = 1;
+for (let c = 65; c <= 70; c++) HEX[c] = 2;
 
-/** Canonical hyphenated UUID in any case; stored lowercase. */
+/** Canonical hyphenated UUID (8-4-4-4-12 hex digits) in any case; stored lowercase. */
 function uuid(m: CborMap, key: string, what: string): string {
   const v = text(m, key, what);
-  if (!UUID_RE.test(v)) throw new BadRequest(`${what}: '${key}' is not a valid uuid`);
-  return v.toLowerCase();
+  let kinds = 0;
+  let ok = v.length === 36;
+  for (let i = 0; ok && i < 36; i++) {
+    const c = v.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) ok = c === 45;
+    else {
+      const k = c < 128 ? HEX[c] : 0;
+      ok = k !== 0;
+      kinds |= k;
+    }
+  }
+  if (!ok) throw new BadRequest(`${what}: '${key}' is not a valid uuid`);
+  return kinds & 2 ? v.toLowerCase() : v;
 }
 
-// RFC 3339 with any offset; 'T', 't' or ' ' separator as chrono's parse_from_rfc3339 allows.
-const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-
+// RFC 3339 with any offset; 'T', 't' or ' ' separator as chrono's parse_from_rfc3339 allows:
+// YYYY-MM-DD[Tt ]HH:MM:SS[.f{1,9}](Z|z|+HH:MM|-HH:MM), read by hand (a regex with eight
+// captures and a template string cost more than the rest of a block's validation).
 const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function time(m: CborMap, key: string, what: string): string {
-  const v = text(m, key, what);
-  const t = TIME_RE.exec(v);
-  if (!t) throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
-  const y = +t[1], mo = +t[2], d = +t[3], h = +t[4], mi = +t[5], s = +t[6];
+/** Two ASCII digits at i as a number, or -1. */
+function d2(v: string, i: number): number {
+  const a = v.charCodeAt(i) - 48;
+  const b = v.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+
+/**
+ * The time normalised for PostgreSQL ('T' separator, explicit offset, leap second clamped
+ * as chrono does), the input itself when it is already in that form; null when it is not
+ * an RFC 3339 time.
+ */
+export function normalizeTime(v: string): string | null {
+  const n = v.length;
+  if (n < 20) return null;
+  const yh = d2(v, 0), yl = d2(v, 2), mo = d2(v, 5), d = d2(v, 8), h = d2(v, 11), mi = d2(v, 14), s = d2(v, 17);
+  if ((yh | yl | mo | d | h | mi | s) < 0) return null;
+  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return null;
+  const sep = v.charCodeAt(10);
+  if (sep !== 84 && sep !== 116 && sep !== 32) return null; // 'T' 't' ' '
+  let i = 19;
+  if (v.charCodeAt(i) === 46) { // '.'
+    let j = i + 1;
+    for (; j < n; j++) {
+      const c = v.charCodeAt(j);
+      if (c < 48 || c > 57) break;
+    }
+    if (j - i - 1 < 1 || j - i - 1 > 9) return null;
+    i = j;
+  }
+  const fracEnd = i;
+  const c = v.charCodeAt(i);
+  const zulu = c === 90 || c === 122; // 'Z' 'z'
+  let offH = 0, offM = 0;
+  if (zulu) i += 1;
+  else if (c === 43 || c === 45) { // '+' '-'
+    offH = d2(v, i + 1);
+    offM = d2(v, i + 4);
+    if (offH < 0 || offM < 0 || v.charCodeAt(i + 3) !== 58) return null;
+    i += 6;
+  } else return null;
+  if (i !== n) return null;
+  const y = yh * 100 + yl;
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   const daysInMonth = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
-  const off = t[8].length === 6 ? t[8] : '+00:00';
-  const offOk = +off.slice(1, 3) < 24 && +off.slice(4, 6) < 60;
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || !offOk) {
-    throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
-  }
-  // Normalised for PostgreSQL: 'T' separator, explicit offset, leap second clamped as chrono does.
-  const sec = s === 60 ? '59' : t[6];
-  const frac = s === 60 ? '.999999' : (t[7] ?? '');
-  return `${t[1]}-${t[2]}-${t[3]}T${t[4]}:${t[5]}:${sec}${frac}${off}`;
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return null;
+  if (!zulu && sep === 84 && s !== 60) return v;
+  const sec = s === 60 ? '59' : v.slice(17, 19);
+  const frac = s === 60 ? '.999999' : v.slice(19, fracEnd);
+  return `${v.slice(0, 10)}T${v.slice(11, 17)}${sec}${frac}${zulu ? '+00:00' : v.slice(fracEnd)}`;
+}
+
+function time(m: CborMap, key: string, what: string): string {
+  const t = normalizeTime(text(m, key, what));
+  if (t === null) throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
+  return t;
 }
 
 function properties(m: CborMap, key: string, what: string): [string, string][] {
@@ -255,13 +311,15 @@ export function parseBlock(body: Buffer): Block {
   if (!isMap(p)) throw new BadRequest(`${what}: 'payload' must be a map`);
   const dependencies = bytes(p, 'dependencies', `${what}: payload`);
   const objects = bytes(p, 'objects', `${what}: payload`);
-  for (const [name, buf] of [['dependencies', dependencies], ['objects', objects]] as const) {
-    const bad = checkLz4Frame(buf);
-    if (bad) throw new BadRequest(`${what}: payload.${name}: ${bad}`);
-  }
+  let bad = checkLz4Frame(dependencies);
+  if (bad) throw new BadRequest(`${what}: payload.dependencies: ${bad}`);
+  bad = checkLz4Frame(objects);
+  if (bad) throw new BadRequest(`${what}: payload.objects: ${bad}`);
   const nb = Number(int(m, 'nb_objects', what));
   if (nb < -(2 ** 31) || nb >= 2 ** 31) throw new BadRequest(`${what}: 'nb_objects' out of i32 range`);
   const payload = encodePayload(dependencies, objects);
+  let payloadSize = 0;
+  for (let i = 0; i < payload.length; i++) payloadSize += payload[i].length;
   return {
     row: {
       block_id: uuid(m, 'block_id', what),
@@ -273,7 +331,7 @@ export function parseBlock(body: Buffer): Block {
       end_ticks: int(m, 'end_ticks', what),
       nb_objects: nb,
       object_offset: int(m, 'object_offset', what),
-      payload_size: payload.reduce((n, b) => n + b.length, 0),
+      payload_size: payloadSize,
     },
     payload,
   };

@@ -59,6 +59,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const authOn = !config.disableAuth && !(embedded && config.apiKeys.length === 0);
   const auth = authOn ? new ApiKeyAuth(config.apiKeys, embedded ? null : db) : null;
   if (!authOn) log.info('auth disabled', { reason: config.disableAuth ? '--disable-auth' : 'embedded default' });
+  else if (config.oidcConfig) {
+    log.error('MICROMEGAS_OIDC_CONFIG is set but this gateway validates API keys only: OIDC bearer tokens get 401', {});
+  }
 
   let draining = false;
   let server: UwsServer | null = null;

@@ -20,7 +20,7 @@ export function checkLz4Frame(buf: Buffer): string | null {
   const contentChecksum = (flg & 0x04) !== 0;
   const descLen = 2 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0);
   if (buf.length < 4 + descLen + 1) return 'lz4: truncated frame descriptor';
-  const hc = (xxh32(buf.subarray(4, 4 + descLen), 0) >>> 8) & 0xff;
+  const hc = (xxh32(buf, 0, 4, 4 + descLen) >>> 8) & 0xff;
   if (hc !== buf[4 + descLen]) return 'lz4: frame header checksum mismatch';
   let pos = 4 + descLen + 1;
   for (;;) {
@@ -54,22 +54,23 @@ function round(acc: number, input: number): number {
   return Math.imul(rotl(acc, 13), P1) >>> 0;
 }
 
-/** xxHash32, used by LZ4 for the header checksum. */
-export function xxh32(buf: Uint8Array, seed: number): number {
-  const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const len = view.length;
-  let p = 0;
+const u32le = (b: Uint8Array, p: number) => (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
+
+/** xxHash32 of buf[start, end), used by LZ4 for the header checksum (reads in place, allocates nothing). */
+export function xxh32(buf: Uint8Array, seed: number, start = 0, end = buf.length): number {
+  const len = end - start;
+  let p = start;
   let h: number;
   if (len >= 16) {
     let v1 = (seed + P1 + P2) >>> 0;
     let v2 = (seed + P2) >>> 0;
     let v3 = seed >>> 0;
     let v4 = (seed - P1) >>> 0;
-    while (p + 16 <= len) {
-      v1 = round(v1, view.readUInt32LE(p));
-      v2 = round(v2, view.readUInt32LE(p + 4));
-      v3 = round(v3, view.readUInt32LE(p + 8));
-      v4 = round(v4, view.readUInt32LE(p + 12));
+    while (p + 16 <= end) {
+      v1 = round(v1, u32le(buf, p));
+      v2 = round(v2, u32le(buf, p + 4));
+      v3 = round(v3, u32le(buf, p + 8));
+      v4 = round(v4, u32le(buf, p + 12));
       p += 16;
     }
     h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) >>> 0;
@@ -77,13 +78,13 @@ export function xxh32(buf: Uint8Array, seed: number): number {
     h = (seed + P5) >>> 0;
   }
   h = (h + len) >>> 0;
-  while (p + 4 <= len) {
-    h = (h + Math.imul(view.readUInt32LE(p), P3)) >>> 0;
+  while (p + 4 <= end) {
+    h = (h + Math.imul(u32le(buf, p), P3)) >>> 0;
     h = Math.imul(rotl(h, 17), P4) >>> 0;
     p += 4;
   }
-  while (p < len) {
-    h = (h + Math.imul(view[p], P5)) >>> 0;
+  while (p < end) {
+    h = (h + Math.imul(buf[p], P5)) >>> 0;
     h = Math.imul(rotl(h, 11), P1) >>> 0;
     p++;
   }

@@ -5,7 +5,7 @@ type Labels = Record<string, string>;
 
 // Label sets repeat (a few routes x a few statuses): memoise their rendered form.
 const keyCache = new Map<string, string>();
-const key = (l: Labels) => {
+export const labelKey = (l: Labels) => {
   let raw = '';
   for (const k in l) raw += l[k] + '\u0000';
   let k = keyCache.get(raw);
@@ -24,7 +24,10 @@ class Counter {
   readonly values = new Map<string, number>();
   constructor(readonly name: string, readonly help: string) {}
   inc(l: Labels, by = 1): void {
-    const k = key(l);
+    this.incKey(labelKey(l), by);
+  }
+  /** `k` as rendered by labelKey (callers on the request path keep it precomputed). */
+  incKey(k: string, by = 1): void {
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   render(): string {
@@ -40,7 +43,9 @@ class Histogram {
   readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string) {}
   observe(l: Labels, v: number): void {
-    const k = key(l);
+    this.observeKey(labelKey(l), v);
+  }
+  observeKey(k: string, v: number): void {
     let s = this.series.get(k);
     if (!s) this.series.set(k, (s = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 }));
     for (let i = 0; i < BUCKETS.length; i++) if (v <= BUCKETS[i]) s.counts[i]++;

@@ -6,7 +6,7 @@ import { Overloaded, type BlockPacker } from './pack/block-packer.js';
 import { AuthUnavailable, type ApiKeyAuth } from './auth/api-keys.js';
 import type { Metadata } from './store/metadata.js';
 import type { ObjectStore } from './store/objects.js';
-import type { Metrics } from './metrics.js';
+import { labelKey, type Metrics } from './metrics.js';
 import type { Logger } from './log.js';
 
 export interface Request {
@@ -26,8 +26,14 @@ export interface Reply {
 
 export type Route = 'insert_process' | 'insert_stream' | 'insert_block' | 'health' | 'ready' | 'metrics' | 'other';
 
+const EXACT = new Map<string, Route>([
+  ['/ingestion/insert_block', 'insert_block'], ['/ingestion/insert_stream', 'insert_stream'], ['/ingestion/insert_process', 'insert_process'],
+]);
+
 /** Upstream paths, plus the Unreal plugin's `{BaseUrl}insert_*` and a doubled slash. */
 export function routeOf(path: string): Route {
+  const exact = EXACT.get(path);
+  if (exact) return exact;
   const p = path.replace(/\/{2,}/g, '/');
   const m = /^(?:\/ingestion)?\/(insert_process|insert_stream|insert_block)$/.exec(p);
   if (m) return m[1] as Route;
@@ -102,14 +108,14 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
 
   async function ingest(route: Route, req: Request): Promise<Reply> {
     if (req.method !== 'POST') return { status: 405, body: 'method not allowed: use POST' };
-    const refused = await authorize(req);
+    const refused = d.auth ? await authorize(req) : null; // no await (microtask hop) when auth is off
     if (refused) return refused;
     try {
       if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
       else if (route === 'insert_stream') await d.metadata.insertStream(parseStream(req.body));
       else {
         await d.packer.add(parseBlock(req.body));
-        d.metrics.blocks.inc({});
+        d.metrics.blocks.incKey('');
       }
       return { status: 200 };
     } catch (e) {
@@ -143,12 +149,17 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
   };
 }
 
+// Rendered label keys per route and per (route, status): no string is built per request.
+const routeKeys = new Map<Route, { route: string; status: string[] }>();
+
 export function record(m: Metrics, route: Route, status: number, bytes: number, t0: bigint): void {
-  const s = String(status);
-  m.requests.inc({ route, status: s });
-  m.bytes.inc({ route }, bytes);
-  if (status >= 400) m.errors.inc({ route, status: s });
-  m.duration.observe({ route }, Number(process.hrtime.bigint() - t0) / 1e9);
+  let k = routeKeys.get(route);
+  if (!k) routeKeys.set(route, (k = { route: labelKey({ route }), status: [] }));
+  const ks = (k.status[status] ??= labelKey({ route, status: String(status) }));
+  m.requests.incKey(ks);
+  m.bytes.incKey(k.route, bytes);
+  if (status >= 400) m.errors.incKey(ks);
+  m.duration.observeKey(k.route, Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 export function oneLine(e: unknown): string {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { BadRequest, parseBlock, parseProcess, parseStream } from '../src/envelope.js';
+import { BadRequest, normalizeTime, parseBlock, parseProcess, parseStream } from '../src/envelope.js';
 import { decodeCbor, CborError } from '../src/cbor.js';
 import { checkLz4Frame } from '../src/lz4-frame.js';
 import { blockBody, definite, encodeIndefinite, lz4Frame, processBody, streamBody } from './fixtures.js';
@@ -154,4 +154,67 @@ test('random and hostile bytes never escape as anything but BadRequest', () => {
     }
   }
   assert.throws(() => decodeCbor(Buffer.alloc(100, 0x81)), CborError);
+});
+
+// The regex definition the hand-written time parser replaced; both must agree on every input.
+function referenceTime(v: string): string | null {
+  const t = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/.exec(v);
+  if (!t) return null;
+  const y = +t[1], mo = +t[2], d = +t[3], h = +t[4], mi = +t[5], s = +t[6];
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const daysInMonth = mo === 2 ? (leap ? 29 : 28) : [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo];
+  const off = t[8].length === 6 ? t[8] : '+00:00';
+  const offOk = +off.slice(1, 3) < 24 && +off.slice(4, 6) < 60;
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || !offOk) return null;
+  const sec = s === 60 ? '59' : t[6];
+  const frac = s === 60 ? '.999999' : (t[7] ?? '');
+  return `${t[1]}-${t[2]}-${t[3]}T${t[4]}:${t[5]}:${sec}${frac}${off}`;
+}
+
+test('RFC 3339 times: the hand parser agrees with the regex definition', () => {
+  const seeds = [
+    '2026-08-21T16:53:44.000000001+00:00', '2026-08-21T16:53:45.500Z', '2026-08-21t16:53:45z', '2026-08-21 16:53:45-07:30',
+    '2024-02-29T23:59:60.5+14:00', '2023-02-29T00:00:00Z', '2026-12-31T23:59:59.123456789-23:59', '2026-01-01T00:00:00.1234567890Z',
+    '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T00:00:00+24:00', '2026-01-01T00:00:00+00:60',
+    '2026-01-01T00:00:00', '2026-01-01T00:00:00.Z', '2026-01-01T00:00:00+0000', '2026-01-01T00:00:00Z ', '１２３４-01-01T00:00:00Z', '',
+  ];
+  const alphabet = '0123456789-:.TtZz +x';
+  const inputs = [...seeds];
+  let r = 12345;
+  const rand = (n: number) => ((r = (Math.imul(r, 1103515245) + 12345) >>> 0) % n);
+  for (const seed of seeds) {
+    for (let i = 0; i < 400; i++) {
+      const chars = [...seed];
+      const edits = 1 + rand(2);
+      for (let k = 0; k < edits; k++) {
+        const at = rand(chars.length + 1);
+        const op = rand(3);
+        if (op === 0) chars.splice(at, 1);
+        else if (op === 1) chars.splice(at, 0, alphabet[rand(alphabet.length)]);
+        else chars[at] = alphabet[rand(alphabet.length)];
+      }
+      inputs.push(chars.join(''));
+    }
+  }
+  let valid = 0;
+  for (const v of inputs) {
+    const want = referenceTime(v);
+    assert.equal(normalizeTime(v), want, JSON.stringify(v));
+    if (want !== null) valid++;
+  }
+  assert.ok(valid > 100, `only ${valid} valid inputs exercised`);
+});
+
+test('decoded maps inherit nothing: __proto__ and constructor keys are plain own fields', () => {
+  const m = decodeCbor(definite({ entries: [['__proto__', 5], ['constructor', 'x'], ['a', 1]] })) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(m), ['__proto__', 'constructor', 'a']);
+  assert.equal(m.__proto__, 5);
+  assert.equal(m.constructor, 'x');
+  const empty = decodeCbor(definite({ entries: [] })) as Record<string, unknown>;
+  assert.ok(!('toString' in empty) && !('hasOwnProperty' in empty) && !('constructor' in empty));
+  // A key seen before comes from the intern table; a colliding new key must not alias it.
+  for (let i = 0; i < 2000; i++) {
+    const k = `k${i}`;
+    assert.deepEqual(Object.keys(decodeCbor(definite({ entries: [[k, i]] })) as object), [k]);
+  }
 });

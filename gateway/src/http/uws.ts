@@ -1,7 +1,11 @@
 // The only importer of uWebSockets.js. It turns (res, req) into a plain Request:
-// copies body chunks (uWS neuters them after the callback), enforces the body limit
-// while the body streams in, bounds how long a body may take, and never touches a
-// response after onAborted.
+// copies the body out of uWS's chunks exactly once (uWS neuters them after the callback),
+// enforces the body limit while the body streams in, bounds how long a body may take, and
+// never touches a response after onAborted.
+//
+// Hot path, per request: no string is built (status lines are precomputed), replies are
+// written through one module-level corked writer, and the per-request state is one
+// object plus the two callbacks uWS requires (onAborted, onData).
 
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { Reply, Request } from '../routes.js';
@@ -28,129 +32,230 @@ const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed',
   408: 'Request Timeout', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
+// Pre-encoded: uWS reads a Buffer argument in place, a string is converted to UTF-8 per call.
+const STATUS_LINE: Buffer[] = [];
+for (const code in STATUS_TEXT) STATUS_LINE[Number(code)] = Buffer.from(`${code} ${STATUS_TEXT[code]}`);
+const statusLine = (s: number) => STATUS_LINE[s] ?? `${s} Status`;
+const H_AUTHORIZATION = Buffer.from('authorization');
+const H_ACCEPT = Buffer.from('accept');
+const H_CONTENT_LENGTH = Buffer.from('content-length');
 
+const EMPTY = Buffer.alloc(0);
 const isStream = (b: Reply['body']): b is AsyncIterable<Buffer> => typeof b === 'object' && !Buffer.isBuffer(b);
+// getMethod() is lower case; upper-casing it per request went through ICU.
+// (Compared, not looked up in an object: a property lookup internalizes the fresh string.)
+const upperMethod = (m: string) => (m === 'post' ? 'POST' : m === 'get' ? 'GET' : m === 'head' ? 'HEAD' : m.toUpperCase());
+const INTERNAL_ERROR: Reply = { status: 500, body: 'internal error' };
 
-/** Writes a streamed body chunk by chunk (chunked encoding), waiting whenever uWS reports
- * backpressure; stops if the client goes away. `finish` ends the request's accounting. */
-async function streamReply(res: uWS.HttpResponse, r: Reply, aborted: () => boolean, finish: () => boolean) {
-  if (aborted()) return;
-  res.cork(() => {
-    res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
-    for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
-  });
+// The corked writer: res.cork runs it synchronously, so these slots never outlive one call
+// and no closure is allocated per reply.
+let wRes: uWS.HttpResponse | null = null;
+let wReply: Reply | null = null;
+let wClose = false;
+function writeCorked(): void {
+  const res = wRes!;
+  const r = wReply!;
+  res.writeStatus(statusLine(r.status));
+  const h = r.headers;
+  if (h) for (const k in h) res.writeHeader(k, h[k]);
+  res.end((r.body as string | Buffer | undefined) ?? EMPTY, wClose);
+}
+function send(res: uWS.HttpResponse, r: Reply, close: boolean): void {
+  wRes = res;
+  wReply = r;
+  wClose = close;
   try {
-    for await (const chunk of r.body as AsyncIterable<Buffer>) {
-      if (aborted()) return;
-      let ok = true;
-      res.cork(() => (ok = res.write(chunk)));
-      if (!ok) {
-        await new Promise<void>((resume) => res.onWritable(() => (resume(), true)));
-        if (aborted()) return;
+    res.cork(writeCorked);
+  } finally {
+    wRes = null;
+    wReply = null;
+  }
+}
+
+/** One request: its state from the route callback until the reply or the abort. */
+class Exchange {
+  finished = false;
+  dispatched = false;
+  received = 0;
+  /** Preallocated when Content-Length is declared: every chunk is copied straight in. */
+  whole: Buffer | null = null;
+  /** Otherwise copies of the chunks; a one-chunk body is used as is, not concatenated. */
+  chunks: Buffer[] | null = null;
+  deadline = 0;
+  /** Links in the server's list of bodies still arriving (O(1) unlink, no rehashing). */
+  prev: Exchange | null = null;
+  next: Exchange | null = null;
+
+  constructor(
+    readonly server: Server,
+    readonly res: uWS.HttpResponse,
+    readonly method: string,
+    readonly path: string,
+    readonly authorization: string | undefined,
+    readonly accept: string | undefined,
+  ) {}
+
+  /** false when the exchange was already finished (replied, aborted or timed out). */
+  finish(): boolean {
+    if (this.finished) return false;
+    this.finished = true;
+    this.server.inflight--;
+    this.server.unlink(this);
+    return true;
+  }
+
+  reply(r: Reply, close = false): void {
+    if (isStream(r.body)) void this.stream(r, r.body);
+    else if (this.finish()) send(this.res, r, close);
+  }
+
+  /** Writes a streamed body chunk by chunk (chunked encoding), waiting whenever uWS reports
+   * backpressure; stops if the client goes away (onAborted finishes the exchange). */
+  async stream(r: Reply, body: AsyncIterable<Buffer>): Promise<void> {
+    const res = this.res;
+    if (this.finished) return;
+    res.cork(() => {
+      res.writeStatus(statusLine(r.status));
+      for (const k in r.headers ?? {}) res.writeHeader(k, r.headers![k]);
+    });
+    try {
+      for await (const chunk of body) {
+        if (this.finished) return;
+        let ok = true;
+        res.cork(() => (ok = res.write(chunk)));
+        if (!ok) {
+          await new Promise<void>((resume) => res.onWritable(() => (resume(), true)));
+          if (this.finished) return;
+        }
       }
+      if (this.finish()) res.cork(() => res.end());
+    } catch {
+      if (this.finish()) res.close(); // headers are gone: cutting the response short is the only signal left
     }
-    if (finish()) res.cork(() => res.end());
-  } catch {
-    if (finish()) res.close();  // headers are gone: cutting the response short is the only signal left
+  }
+
+  localReply(status: number, body: string): void {
+    this.server.o.onLocalReply?.(this.path, status, this.received);
+    this.reply({ status, body }, true);
+  }
+
+  dispatch(body: Buffer): void {
+    this.dispatched = true;
+    this.server.unlink(this);
+    const { method, path, authorization, accept } = this;
+    this.server.o.handle({ method, path, authorization, accept, body }).then(
+      (r) => this.reply(r),
+      () => this.reply(INTERNAL_ERROR),
+    );
+  }
+
+  data(ab: ArrayBuffer, isLast: boolean): void {
+    if (this.finished || this.dispatched) return;
+    const n = ab.byteLength;
+    const max = this.server.o.maxBodyBytes;
+    const whole = this.whole;
+    if (this.received + n > max || (whole && this.received + n > whole.length)) {
+      this.localReply(413, `body exceeds the ${max}-byte limit`);
+      return;
+    }
+    if (whole) {
+      whole.set(new Uint8Array(ab), this.received);
+      this.received += n;
+      if (isLast) this.dispatch(this.received === whole.length ? whole : whole.subarray(0, this.received));
+      return;
+    }
+    const copy = Buffer.allocUnsafe(n); // the one copy: uWS reuses the memory after return
+    copy.set(new Uint8Array(ab));
+    this.received += n;
+    if (this.chunks) this.chunks.push(copy);
+    else if (!isLast) this.chunks = [copy];
+    if (isLast) this.dispatch(this.chunks ? Buffer.concat(this.chunks, this.received) : copy);
+  }
+}
+
+class Server {
+  inflight = 0;
+  /**
+   * Exchanges whose body is still arriving, oldest first (deadlines only grow), as an
+   * intrusive list; one sweep replaces a timer per request.
+   */
+  private head: Exchange | null = null;
+  private tail: Exchange | null = null;
+  constructor(readonly o: UwsOptions) {}
+
+  link(ex: Exchange): void {
+    ex.prev = this.tail;
+    if (this.tail) this.tail.next = ex;
+    else this.head = ex;
+    this.tail = ex;
+  }
+
+  unlink(ex: Exchange): void {
+    if (!ex.deadline) return;
+    ex.deadline = 0;
+    if (ex.prev) ex.prev.next = ex.next;
+    else this.head = ex.next;
+    if (ex.next) ex.next.prev = ex.prev;
+    else this.tail = ex.prev;
+    ex.prev = ex.next = null;
+  }
+
+  sweep(): void {
+    const now = Date.now();
+    for (let ex = this.head; ex && ex.deadline <= now; ex = this.head) {
+      this.unlink(ex);
+      ex.localReply(408, `body not received within ${this.o.bodyTimeoutMs} ms`);
+    }
+  }
+
+  route(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const o = this.o;
+    const ex = new Exchange(
+      this,
+      res,
+      upperMethod(req.getMethod()),
+      req.getUrl(),
+      req.getHeader(H_AUTHORIZATION) || undefined,
+      req.getHeader(H_ACCEPT) || undefined,
+    );
+    const declared = req.getHeader(H_CONTENT_LENGTH);
+    this.inflight++;
+    res.onAborted(() => ex.finish());
+
+    if (declared && Number(declared) > o.maxBodyBytes) {
+      ex.localReply(413, `body of ${declared} bytes exceeds the ${o.maxBodyBytes}-byte limit`);
+      return;
+    }
+    if (ex.method === 'GET' || ex.method === 'HEAD' || declared === '0') {
+      ex.dispatch(EMPTY);
+      return;
+    }
+    const expected = declared ? Number(declared) : -1;
+    if (Number.isSafeInteger(expected) && expected >= 0) ex.whole = Buffer.allocUnsafe(expected);
+    ex.deadline = Date.now() + o.bodyTimeoutMs;
+    this.link(ex);
+    res.onData((ab, isLast) => ex.data(ab, isLast));
   }
 }
 
 export function listenUws(o: UwsOptions): Promise<UwsServer> {
-  let inflight = 0;
+  const server = new Server(o);
   const app = uWS.App();
-  // Bodies still arriving, with their deadline; one sweep replaces a timer per request.
-  const pending = new Map<() => void, number>();
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [expire, deadline] of pending) if (deadline <= now) expire();
-  }, Math.max(10, Math.min(1000, o.bodyTimeoutMs / 4)));
+  const sweep = setInterval(() => server.sweep(), Math.max(10, Math.min(1000, o.bodyTimeoutMs / 4)));
   sweep.unref();
-
-  app.any('/*', (res, req) => {
-    const method = req.getMethod().toUpperCase();
-    const path = req.getUrl();
-    const authorization = req.getHeader('authorization') || undefined;
-    const accept = req.getHeader('accept') || undefined;
-    const declared = req.getHeader('content-length');
-    let finished = false;
-    inflight++;
-
-    const finish = () => {
-      if (finished) return false;
-      finished = true;
-      inflight--;
-      pending.delete(expire);
-      return true;
-    };
-    const expire = () => localReply(408, `body not received within ${o.bodyTimeoutMs} ms`, received);
-    res.onAborted(() => finish());
-
-    const reply = (r: Reply, close = false) => {
-      if (isStream(r.body)) return void streamReply(res, r, () => finished, finish);
-      if (!finish()) return;
-      res.cork(() => {
-        res.writeStatus(`${r.status} ${STATUS_TEXT[r.status] ?? 'Status'}`);
-        for (const [k, v] of Object.entries(r.headers ?? {})) res.writeHeader(k, v);
-        res.end((r.body as string | Buffer | undefined) ?? '', close);
-      });
-    };
-    const localReply = (status: number, body: string, received: number) => {
-      o.onLocalReply?.(path, status, received);
-      reply({ status, body }, true);
-    };
-
-    if (declared && Number(declared) > o.maxBodyBytes) {
-      localReply(413, `body of ${declared} bytes exceeds the ${o.maxBodyBytes}-byte limit`, 0);
-      return;
-    }
-
-    let dispatched = false;
-    const dispatch = (body: Buffer) => {
-      dispatched = true;
-      pending.delete(expire);
-      o.handle({ method, path, authorization, accept, body }).then(
-        (r) => reply(r),
-        () => reply({ status: 500, body: 'internal error' }),
-      );
-    };
-
-    if (method === 'GET' || method === 'HEAD' || declared === '0') {
-      dispatch(Buffer.alloc(0));
-      return;
-    }
-
-    // Preallocate when the length is declared; otherwise collect copies.
-    const expected = declared ? Number(declared) : -1;
-    const whole = expected >= 0 ? Buffer.allocUnsafe(expected) : null;
-    const chunks: Buffer[] = [];
-    let received = 0;
-    pending.set(expire, Date.now() + o.bodyTimeoutMs);
-
-    res.onData((ab, isLast) => {
-      if (finished || dispatched) return;
-      const chunk = new Uint8Array(ab);
-      if (received + chunk.length > o.maxBodyBytes || (whole && received + chunk.length > whole.length)) {
-        localReply(413, `body exceeds the ${o.maxBodyBytes}-byte limit`, received);
-        return;
-      }
-      if (whole) whole.set(chunk, received);
-      else chunks.push(Buffer.from(chunk)); // copy: uWS reuses the memory after return
-      received += chunk.length;
-      if (isLast) dispatch(whole ? whole.subarray(0, received) : Buffer.concat(chunks));
-    });
-  });
+  app.any('/*', (res, req) => server.route(res, req));
 
   return new Promise((resolve, reject) => {
     app.listen(o.host, o.port, (socket) => {
       if (!socket) return reject(new Error(`cannot listen on ${o.host}:${o.port}`));
       resolve({
         port: uWS.us_socket_local_port(socket),
-        inflight: () => inflight,
+        inflight: () => server.inflight,
         async close(graceMs) {
           uWS.us_listen_socket_close(socket);
           clearInterval(sweep);
           const deadline = Date.now() + graceMs;
-          while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          while (server.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         },
       });
     });
