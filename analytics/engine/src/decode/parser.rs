@@ -64,13 +64,14 @@ fn try_for_each_record<'a>(
 
 /// Reads one fixed-size instance of `udt` from `window` (exactly `udt.size` bytes or more).
 pub fn try_parse_pod(table: &UdtTable, udt: &Udt, window: &[u8], deps: &DependencyMap) -> Result<Value> {
-    PodRef { table, udt, window, deps }.try_check(0)?.try_to_value()
+    PodRef { table, udt, window, deps }.try_value(0)?.try_to_value()
 }
 
 impl<'a> PodRef<'a> {
     /// Checks every member of the instance (bounds, sizes, dependencies) without building
-    /// anything. A handle type (StringId, StaticStringRef) reads as the dependency its `id` points to.
-    pub(super) fn try_check(self, depth: usize) -> Result<ValueRef<'a>> {
+    /// anything. `Some` for a handle type (StringId, StaticStringRef): it reads as the dependency
+    /// its `id` points to. (Not returning the plain `PodRef` keeps the walker's hot path small.)
+    pub(super) fn try_check(&self, depth: usize) -> Result<Option<ValueRef<'a>>> {
         let udt = self.udt;
         if depth > MAX_NESTING {
             bail!("type {} nests deeper than {MAX_NESTING} levels", udt.name);
@@ -83,12 +84,19 @@ impl<'a> PodRef<'a> {
             }
         }
         if udt.is_reference {
-            return id.ok_or_else(|| anyhow!("reference type {} has no member named id", udt.name));
+            return id.map(Some).ok_or_else(|| anyhow!("reference type {} has no member named id", udt.name));
         }
-        Ok(ValueRef::Pod(self))
+        Ok(None)
     }
 
-    /// Reads member `m` of the instance in place, checked.
+    /// The checked instance as a value: itself, or the dependency of a handle.
+    pub(super) fn try_value(self, depth: usize) -> Result<ValueRef<'a>> {
+        Ok(self.try_check(depth)?.unwrap_or(ValueRef::Pod(self)))
+    }
+
+    /// Reads member `m` of the instance in place, checked. Inlined: returned out of line, the
+    /// `Result<ValueRef>` cost more than the read itself (store-forwarding stalls in `try_check`).
+    #[inline(always)]
     pub(super) fn try_member(&self, m: &'a Member, depth: usize) -> Result<ValueRef<'a>> {
         let Self { table, udt, window, deps } = *self;
         let end = m.offset.checked_add(m.size).unwrap_or(usize::MAX);
@@ -102,7 +110,7 @@ impl<'a> PodRef<'a> {
             if m.size < 8 {
                 bail!("reference member {}.{} has size {}, need at least 8", udt.name, m.name, m.size);
             }
-            let id = u64::from_le_bytes(try_read_at::<8>(window, m.offset, &m.name)?);
+            let id = u64::from_le_bytes(*try_read_at::<8>(window, m.offset, &m.name)?);
             return deps
                 .get(&id)
                 .map(ValueRef::Value)
@@ -116,7 +124,7 @@ impl<'a> PodRef<'a> {
         };
         let eight = || -> Result<[u8; 8]> {
             expect(8)?;
-            try_read_at::<8>(window, m.offset, &m.name)
+            Ok(*try_read_at::<8>(window, m.offset, &m.name)?)
         };
         Ok(match m.kind {
             Kind::U8 => {
@@ -125,7 +133,7 @@ impl<'a> PodRef<'a> {
             }
             Kind::U32 => {
                 expect(4)?;
-                ValueRef::U32(u32::from_le_bytes(try_read_at::<4>(window, m.offset, &m.name)?))
+                ValueRef::U32(u32::from_le_bytes(*try_read_at::<4>(window, m.offset, &m.name)?))
             }
             Kind::U64 => ValueRef::U64(u64::from_le_bytes(eight()?)),
             Kind::I64 => ValueRef::I64(i64::from_le_bytes(eight()?)),
@@ -138,7 +146,7 @@ impl<'a> PodRef<'a> {
                         udt.name, m.name, m.type_name, nested.size, m.offset, window.len()
                     );
                 }
-                PodRef { table, udt: nested, window: &window[m.offset..m.offset + nested.size], deps }.try_check(depth + 1)?
+                PodRef { table, udt: nested, window: &window[m.offset..m.offset + nested.size], deps }.try_value(depth + 1)?
             }
             Kind::Unknown => bail!("member {}.{} has unknown type {}", udt.name, m.name, m.type_name),
         })
@@ -215,9 +223,10 @@ pub fn try_for_each_object<'a>(
 ) -> Result<()> {
     try_for_each_record(buf, table, "objects", |index, udt, body| {
         let body = if udt.size > 0 {
-            match (PodRef { table, udt, window: body, deps }).try_check(0)? {
-                ValueRef::Pod(p) => EventBody::Pod(p),
-                other => EventBody::Custom(Custom::default().with("value", other)),
+            let pod = PodRef { table, udt, window: body, deps };
+            match pod.try_check(0)? {
+                None => EventBody::Pod(pod),
+                Some(handle) => EventBody::Custom(Custom::default().with("value", handle)),
             }
         } else {
             match read_custom_object(table, udt, body, deps)? {
@@ -248,7 +257,7 @@ fn read_handle<'a>(
         .filter(|u| u.size > 0)
         .ok_or_else(|| anyhow!("{event} needs a fixed-size UDT named {name} in the objects metadata"))?;
     let w = r.try_take_with(udt.size, || format!("{event}.{name}"))?;
-    PodRef { table, udt, window: w, deps }.try_check(0)
+    PodRef { table, udt, window: w, deps }.try_value(0)
 }
 
 fn text<'a>(r: &mut Reader<'a>, what: &str) -> Result<ValueRef<'a>> {
