@@ -1,7 +1,8 @@
-//! Block decoding: CBOR payload → LZ4 frames → transit queues → generic objects.
+//! Block decoding: CBOR payload → LZ4 frames → transit queues → events read in place.
 //!
 //! Everything here reads bytes from the object store, so every read is checked (`try_*`).
 
+mod event;
 mod parser;
 mod payload;
 mod reader;
@@ -9,13 +10,13 @@ mod strings;
 mod udt;
 mod value;
 
+pub use event::{EventRef, PodRef, ValueRef};
 pub use parser::{try_for_each_object, try_parse_pod, try_read_dependencies, DependencyMap};
 pub use payload::{try_decode_payload, try_lz4_frame_decompress, BlockBuffers};
-pub use udt::{Member, Udt, UdtTable};
+pub use udt::{Kind, Member, Udt, UdtTable};
 pub use value::{Object, Value, PROPERTY_SET};
 
 use anyhow::{Context, Result};
-use std::sync::Arc;
 
 /// The two type tables of a stream (`streams.dependencies_metadata`, `streams.objects_metadata`).
 #[derive(Debug, Clone, Default)]
@@ -49,15 +50,33 @@ impl StreamTypes {
     }
 }
 
+/// One block's decompressed transit buffers and its dependencies, built once; events are read
+/// from it in place, as many times as needed.
+pub struct Block {
+    buffers: BlockBuffers,
+    deps: DependencyMap,
+}
+
+impl Block {
+    pub fn try_decode(payload: &[u8], types: &StreamTypes) -> Result<Self> {
+        let buffers = try_decode_payload(payload)?;
+        let deps = try_read_dependencies(&buffers.dependencies, &types.dependencies).context("reading dependencies")?;
+        Ok(Self { buffers, deps })
+    }
+
+    /// Calls `f(index_in_block, event)` for each event; `types` must be the ones it was decoded with.
+    pub fn try_for_each_event<'a>(
+        &'a self,
+        types: &'a StreamTypes,
+        f: impl FnMut(usize, EventRef<'a>) -> Result<()>,
+    ) -> Result<()> {
+        try_for_each_object(&self.buffers.objects, &types.objects, &self.deps, f).context("reading objects")
+    }
+}
+
 /// Decodes a stored payload and calls `f(index_in_block, event)` for each event.
-pub fn try_for_each_event(
-    payload: &[u8],
-    types: &StreamTypes,
-    f: impl FnMut(usize, Arc<Object>) -> Result<()>,
-) -> Result<()> {
-    let buffers = try_decode_payload(payload)?;
-    let deps = try_read_dependencies(&buffers.dependencies, &types.dependencies).context("reading dependencies")?;
-    try_for_each_object(&buffers.objects, &types.objects, &deps, f).context("reading objects")
+pub fn try_for_each_event(payload: &[u8], types: &StreamTypes, mut f: impl FnMut(usize, EventRef) -> Result<()>) -> Result<()> {
+    Block::try_decode(payload, types)?.try_for_each_event(types, |i, e| f(i, e))
 }
 
 /// The stored payload of an `insert_block` body: its `payload` entry re-encoded alone, as the
@@ -77,10 +96,10 @@ pub fn try_payload_of_block_envelope(body: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Decodes a whole payload into its events (tests, `parse_block`, golden vectors).
-pub fn try_decode_events(payload: &[u8], types: &StreamTypes) -> Result<Vec<Arc<Object>>> {
+pub fn try_decode_events(payload: &[u8], types: &StreamTypes) -> Result<Vec<Object>> {
     let mut events = Vec::new();
     try_for_each_event(payload, types, |_, e| {
-        events.push(e);
+        events.push(e.try_to_object()?);
         Ok(())
     })?;
     Ok(events)

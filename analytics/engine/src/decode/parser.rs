@@ -1,9 +1,10 @@
 //! Generic transit parsing driven by each stream's UDT metadata, plus the hand-written readers for
 //! the variable-size types (reference §3.6).
 
+use super::event::{Custom, EventBody, EventRef, PodRef, ValueRef};
 use super::reader::{try_read_at, Reader};
-use super::strings::try_read_dyn_string;
-use super::udt::{Udt, UdtTable};
+use super::strings::{try_read_dyn_string, try_read_dyn_text, CODEC_UTF8};
+use super::udt::{Kind, Member, Udt, UdtTable};
 use super::value::{Object, Value, PROPERTY_SET};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
@@ -63,15 +64,41 @@ fn try_for_each_record<'a>(
 
 /// Reads one fixed-size instance of `udt` from `window` (exactly `udt.size` bytes or more).
 pub fn try_parse_pod(table: &UdtTable, udt: &Udt, window: &[u8], deps: &DependencyMap) -> Result<Value> {
-    parse_pod_at_depth(table, udt, window, deps, 0)
+    PodRef { table, udt, window, deps }.try_value(0)?.try_to_value()
 }
 
-fn parse_pod_at_depth(table: &UdtTable, udt: &Udt, window: &[u8], deps: &DependencyMap, depth: usize) -> Result<Value> {
-    if depth > MAX_NESTING {
-        bail!("type {} nests deeper than {MAX_NESTING} levels", udt.name);
+impl<'a> PodRef<'a> {
+    /// Checks every member of the instance (bounds, sizes, dependencies) without building
+    /// anything. `Some` for a handle type (StringId, StaticStringRef): it reads as the dependency
+    /// its `id` points to. (Not returning the plain `PodRef` keeps the walker's hot path small.)
+    pub(super) fn try_check(&self, depth: usize) -> Result<Option<ValueRef<'a>>> {
+        let udt = self.udt;
+        if depth > MAX_NESTING {
+            bail!("type {} nests deeper than {MAX_NESTING} levels", udt.name);
+        }
+        let mut id = None;
+        for m in &udt.members {
+            let v = self.try_member(m, depth)?;
+            if udt.is_reference && id.is_none() && &*m.name == "id" {
+                id = Some(v);
+            }
+        }
+        if udt.is_reference {
+            return id.map(Some).ok_or_else(|| anyhow!("reference type {} has no member named id", udt.name));
+        }
+        Ok(None)
     }
-    let mut members = Vec::with_capacity(udt.members.len());
-    for m in &udt.members {
+
+    /// The checked instance as a value: itself, or the dependency of a handle.
+    pub(super) fn try_value(self, depth: usize) -> Result<ValueRef<'a>> {
+        Ok(self.try_check(depth)?.unwrap_or(ValueRef::Pod(self)))
+    }
+
+    /// Reads member `m` of the instance in place, checked. Inlined: returned out of line, the
+    /// `Result<ValueRef>` cost more than the read itself (store-forwarding stalls in `try_check`).
+    #[inline(always)]
+    pub(super) fn try_member(&self, m: &'a Member, depth: usize) -> Result<ValueRef<'a>> {
+        let Self { table, udt, window, deps } = *self;
         let end = m.offset.checked_add(m.size).unwrap_or(usize::MAX);
         if end > window.len() {
             bail!(
@@ -79,67 +106,51 @@ fn parse_pod_at_depth(table: &UdtTable, udt: &Udt, window: &[u8], deps: &Depende
                 udt.name, m.name, m.offset, end, window.len()
             );
         }
-        let v = if m.is_reference {
+        if m.is_reference {
             if m.size < 8 {
                 bail!("reference member {}.{} has size {}, need at least 8", udt.name, m.name, m.size);
             }
-            let id = u64::from_le_bytes(try_read_at::<8>(window, m.offset, &m.name)?);
-            deps.get(&id)
-                .cloned()
-                .ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {}.{}", udt.name, m.name))?
-        } else {
-            let expect = |n: usize| -> Result<()> {
-                if m.size != n {
-                    bail!("member {}.{} of type {} has size {}, expected {n}", udt.name, m.name, m.type_name, m.size);
-                }
-                Ok(())
-            };
-            match m.type_name.as_str() {
-                "u8" | "uint8" => {
-                    expect(1)?;
-                    Value::U8(window[m.offset])
-                }
-                "u32" | "uint32" => {
-                    expect(4)?;
-                    Value::U32(u32::from_le_bytes(try_read_at::<4>(window, m.offset, &m.name)?))
-                }
-                "u64" | "uint64" => {
-                    expect(8)?;
-                    Value::U64(u64::from_le_bytes(try_read_at::<8>(window, m.offset, &m.name)?))
-                }
-                "i64" | "int64" => {
-                    expect(8)?;
-                    Value::I64(i64::from_le_bytes(try_read_at::<8>(window, m.offset, &m.name)?))
-                }
-                "f64" => {
-                    expect(8)?;
-                    Value::F64(f64::from_le_bytes(try_read_at::<8>(window, m.offset, &m.name)?))
-                }
-                other => {
-                    let nested = table.by_name(other).ok_or_else(|| {
-                        anyhow!("member {}.{} has unknown type {other}", udt.name, m.name)
-                    })?;
-                    if nested.size == 0 || m.offset + nested.size > window.len() {
-                        bail!(
-                            "member {}.{} of type {other} needs {} bytes at offset {}, instance has {}",
-                            udt.name, m.name, nested.size, m.offset, window.len()
-                        );
-                    }
-                    parse_pod_at_depth(table, nested, &window[m.offset..m.offset + nested.size], deps, depth + 1)?
-                }
+            let id = u64::from_le_bytes(*try_read_at::<8>(window, m.offset, &m.name)?);
+            return deps
+                .get(&id)
+                .map(ValueRef::Value)
+                .ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {}.{}", udt.name, m.name));
+        }
+        let expect = |n: usize| -> Result<()> {
+            if m.size != n {
+                bail!("member {}.{} of type {} has size {}, expected {n}", udt.name, m.name, m.type_name, m.size);
             }
+            Ok(())
         };
-        members.push((m.name.clone(), v));
+        let eight = || -> Result<[u8; 8]> {
+            expect(8)?;
+            Ok(*try_read_at::<8>(window, m.offset, &m.name)?)
+        };
+        Ok(match m.kind {
+            Kind::U8 => {
+                expect(1)?;
+                ValueRef::U8(window[m.offset])
+            }
+            Kind::U32 => {
+                expect(4)?;
+                ValueRef::U32(u32::from_le_bytes(*try_read_at::<4>(window, m.offset, &m.name)?))
+            }
+            Kind::U64 => ValueRef::U64(u64::from_le_bytes(eight()?)),
+            Kind::I64 => ValueRef::I64(i64::from_le_bytes(eight()?)),
+            Kind::F64 => ValueRef::F64(f64::from_le_bytes(eight()?)),
+            Kind::Nested(i) => {
+                let nested = &table.udts[i];
+                if nested.size == 0 || m.offset + nested.size > window.len() {
+                    bail!(
+                        "member {}.{} of type {} needs {} bytes at offset {}, instance has {}",
+                        udt.name, m.name, m.type_name, nested.size, m.offset, window.len()
+                    );
+                }
+                PodRef { table, udt: nested, window: &window[m.offset..m.offset + nested.size], deps }.try_value(depth + 1)?
+            }
+            Kind::Unknown => bail!("member {}.{} has unknown type {}", udt.name, m.name, m.type_name),
+        })
     }
-    if udt.is_reference {
-        // A handle type (StringId, StaticStringRef): its value is the dependency its `id` points to.
-        return members
-            .into_iter()
-            .find(|(n, _)| &**n == "id")
-            .map(|(_, v)| v)
-            .ok_or_else(|| anyhow!("reference type {} has no member named id", udt.name));
-    }
-    Ok(Value::Object(Arc::new(Object { type_name: udt.name.clone(), members })))
 }
 
 /// Parses the dependencies buffer of a block. Definitions must come before their uses.
@@ -200,90 +211,107 @@ fn read_dependency(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMa
     }
 }
 
-/// Parses the objects buffer, calling `f(index_in_block, event)` for each event in order.
+/// Parses the objects buffer, calling `f(index_in_block, event)` for each event in order. Events
+/// are read in place and fully checked before `f` sees them; nothing is allocated per event.
 /// Events of unknown variable-size types are skipped (their size prefix lets us step over them);
 /// they still count in `index_in_block`.
-pub fn try_for_each_object(
-    buf: &[u8],
-    table: &UdtTable,
-    deps: &DependencyMap,
-    mut f: impl FnMut(usize, Arc<Object>) -> Result<()>,
+pub fn try_for_each_object<'a>(
+    buf: &'a [u8],
+    table: &'a UdtTable,
+    deps: &'a DependencyMap,
+    mut f: impl FnMut(usize, EventRef<'a>) -> Result<()>,
 ) -> Result<()> {
     try_for_each_record(buf, table, "objects", |index, udt, body| {
-        let obj = if udt.size > 0 {
-            match try_parse_pod(table, udt, body, deps)? {
-                Value::Object(o) => o,
-                other => Arc::new(Object { type_name: udt.name.clone(), members: vec![("value".into(), other)] }),
+        let body = if udt.size > 0 {
+            let pod = PodRef { table, udt, window: body, deps };
+            match pod.try_check(0)? {
+                None => EventBody::Pod(pod),
+                Some(handle) => EventBody::Custom(Custom::default().with("value", handle)),
             }
         } else {
             match read_custom_object(table, udt, body, deps)? {
-                Some(o) => Arc::new(o),
+                Some(c) => EventBody::Custom(c),
                 None => return Ok(()),
             }
         };
-        f(index, obj)
+        f(index, EventRef { udt, body })
     })
 }
 
-fn dep(deps: &DependencyMap, id: u64, event: &str, member: &str) -> Result<Value> {
-    deps.get(&id).cloned().ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {event}.{member}"))
+fn dep<'a>(deps: &'a DependencyMap, id: u64, event: &str, member: &str) -> Result<ValueRef<'a>> {
+    deps.get(&id)
+        .map(ValueRef::Value)
+        .ok_or_else(|| anyhow!("missing dependency {id:#x} referenced by {event}.{member}"))
 }
 
 /// Reads an embedded handle struct (StringId / StaticStringRef) by value, as laid out in the objects metadata.
-fn read_handle(table: &UdtTable, name: &str, r: &mut Reader, deps: &DependencyMap, event: &str) -> Result<Value> {
+fn read_handle<'a>(
+    table: &'a UdtTable,
+    name: &str,
+    r: &mut Reader<'a>,
+    deps: &'a DependencyMap,
+    event: &str,
+) -> Result<ValueRef<'a>> {
     let udt = table
         .by_name(name)
         .filter(|u| u.size > 0)
         .ok_or_else(|| anyhow!("{event} needs a fixed-size UDT named {name} in the objects metadata"))?;
     let w = r.try_take_with(udt.size, || format!("{event}.{name}"))?;
-    try_parse_pod(table, udt, w, deps)
+    PodRef { table, udt, window: w, deps }.try_value(0)
 }
 
-fn read_custom_object(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMap) -> Result<Option<Object>> {
+fn text<'a>(r: &mut Reader<'a>, what: &str) -> Result<ValueRef<'a>> {
+    let (codec, bytes) = try_read_dyn_text(r, what)?;
+    Ok(ValueRef::Text(codec, bytes))
+}
+
+/// The hand-written variable-size types: their members are read in place like a POD's; only
+/// strings that are not UTF-8 get decoded, and only when a view asks for them.
+fn read_custom_object<'a>(
+    table: &'a UdtTable,
+    udt: &'a Udt,
+    body: &'a [u8],
+    deps: &'a DependencyMap,
+) -> Result<Option<Custom<'a>>> {
     let mut r = Reader::new(body);
     let name = &*udt.name;
-    let mut members: Vec<(Arc<str>, Value)> = Vec::with_capacity(5);
-    let mut put = |n: &str, v: Value| members.push((n.into(), v));
+    let mut c = Custom::default();
     match name {
         "LogStringEvent" | "LogStringEventV2" | "TaggedLogString" => {
             let desc = r.try_u64("desc")?;
-            put("desc", dep(deps, desc, name, "desc")?);
+            c.put("desc", dep(deps, desc, name, "desc")?);
             if name == "TaggedLogString" {
                 let props = r.try_u64("properties")?;
-                put("properties", dep(deps, props, name, "properties")?);
+                c.put("properties", dep(deps, props, name, "properties")?);
             }
-            put("time", Value::I64(r.try_i64("time")?));
-            let msg = if name == "LogStringEvent" {
-                String::from_utf8_lossy(r.rest()).into_owned()
-            } else {
-                try_read_dyn_string(&mut r, "msg")?
-            };
-            put("msg", Value::String(msg.into()));
+            c.put("time", ValueRef::I64(r.try_i64("time")?));
+            let msg = if name == "LogStringEvent" { ValueRef::Text(CODEC_UTF8, r.rest()) } else { text(&mut r, "msg")? };
+            c.put("msg", msg);
         }
         "LogStringInteropEventV2" => {
-            put("time", Value::I64(r.try_i64("time")?));
-            put("level", Value::U32(r.try_u32("level")?));
-            put("target", read_handle(table, "StringId", &mut r, deps, name)?);
-            put("msg", Value::String(String::from_utf8_lossy(r.rest()).into()));
+            c.put("time", ValueRef::I64(r.try_i64("time")?));
+            c.put("level", ValueRef::U32(r.try_u32("level")?));
+            c.put("target", read_handle(table, "StringId", &mut r, deps, name)?);
+            c.put("msg", ValueRef::Text(CODEC_UTF8, r.rest()));
         }
         "LogStringInteropEventV3" | "TaggedLogInteropEvent" => {
-            put("time", Value::I64(r.try_i64("time")?));
-            put("level", Value::U8(r.try_u8("level")?));
-            put("target", read_handle(table, "StaticStringRef", &mut r, deps, name)?);
+            c.put("time", ValueRef::I64(r.try_i64("time")?));
+            c.put("level", ValueRef::U8(r.try_u8("level")?));
+            c.put("target", read_handle(table, "StaticStringRef", &mut r, deps, name)?);
             if name == "TaggedLogInteropEvent" {
                 let props = r.try_u64("properties")?;
-                put("properties", dep(deps, props, name, "properties")?);
+                c.put("properties", dep(deps, props, name, "properties")?);
             }
-            put("msg", Value::String(try_read_dyn_string(&mut r, "msg")?.into()));
+            c.put("msg", text(&mut r, "msg")?);
         }
         "ImageEvent" => {
-            put("time", Value::I64(r.try_i64("time")?));
-            put("name", Value::String(try_read_dyn_string(&mut r, "name")?.into()));
-            put("format", Value::String(try_read_dyn_string(&mut r, "format")?.into()));
+            c.put("time", ValueRef::I64(r.try_i64("time")?));
+            c.put("name", text(&mut r, "name")?);
+            c.put("format", text(&mut r, "format")?);
             let len = r.try_u32("data length")? as usize;
-            put("data", Value::Bytes(r.try_take(len, "data")?.into()));
+            c.put("data", ValueRef::Bytes(r.try_take(len, "data")?));
         }
         _ => return Ok(None),
     }
-    Ok(Some(Object { type_name: udt.name.clone(), members }))
+    Ok(Some(c))
 }

@@ -29,6 +29,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `n` bytes; `what` names the field for the error message.
+    #[inline]
     pub fn try_take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if n > self.remaining() {
             bail!(
@@ -43,6 +44,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Like [`Reader::try_take`], naming the field only when the read fails (hot path).
+    #[inline]
     pub fn try_take_with(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
         if n > self.remaining() {
             return self.try_take(n, &what());
@@ -52,15 +54,18 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    #[inline]
     pub fn try_u8(&mut self, what: &str) -> Result<u8> {
         Ok(self.try_take(1, what)?[0])
     }
 
+    #[inline]
     pub fn try_u32(&mut self, what: &str) -> Result<u32> {
         let b = self.try_take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
     pub fn try_u64(&mut self, what: &str) -> Result<u64> {
         let b = self.try_take(8, what)?;
         Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -78,8 +83,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a little-endian scalar at `offset` inside `window`, checked.
-pub fn try_read_at<const N: usize>(window: &[u8], offset: usize, what: &str) -> Result<[u8; N]> {
+/// The `N` bytes at `offset` inside `window`, checked. Borrowed: a `Result<[u8; N]>` is
+/// assembled byte by byte and read back whole, which stalls the hot decode loop.
+#[inline]
+pub fn try_read_at<'a, const N: usize>(window: &'a [u8], offset: usize, what: &str) -> Result<&'a [u8; N]> {
     match offset.checked_add(N) {
         Some(end) if end <= window.len() => Ok(window[offset..end].try_into().expect("N bytes")),
         _ => bail!(

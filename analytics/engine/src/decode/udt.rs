@@ -12,6 +12,21 @@ pub struct Member {
     pub offset: usize,
     pub size: usize,
     pub is_reference: bool,
+    /// `type_name` resolved once when the table is built, so reading a member compares no strings.
+    pub kind: Kind,
+}
+
+/// What a non-reference member holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    U8,
+    U32,
+    U64,
+    I64,
+    F64,
+    /// Another UDT of the same table, by index.
+    Nested(usize),
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +38,12 @@ pub struct Udt {
     pub is_reference: bool,
 }
 
+impl Udt {
+    pub fn member_index(&self, name: &str) -> Option<usize> {
+        self.members.iter().position(|m| &*m.name == name)
+    }
+}
+
 /// One queue's type table: index order for dispatch, plus a by-name index for nested types.
 #[derive(Debug, Clone, Default)]
 pub struct UdtTable {
@@ -31,10 +52,20 @@ pub struct UdtTable {
 }
 
 impl UdtTable {
-    pub fn new(udts: Vec<Udt>) -> Self {
+    pub fn new(mut udts: Vec<Udt>) -> Self {
         let mut by_name = HashMap::new();
         for (i, u) in udts.iter().enumerate() {
             by_name.entry(u.name.clone()).or_insert(i);
+        }
+        for m in udts.iter_mut().flat_map(|u| u.members.iter_mut()) {
+            m.kind = match m.type_name.as_str() {
+                "u8" | "uint8" => Kind::U8,
+                "u32" | "uint32" => Kind::U32,
+                "u64" | "uint64" => Kind::U64,
+                "i64" | "int64" => Kind::I64,
+                "f64" => Kind::F64,
+                other => by_name.get(other).map_or(Kind::Unknown, |&i| Kind::Nested(i)),
+            };
         }
         Self { udts, by_name }
     }
@@ -99,6 +130,7 @@ fn udt_from_cbor(v: &Cbor) -> Result<Udt> {
                     offset: uint(mm, "offset")?,
                     size: uint(mm, "size")?,
                     is_reference: boolean(mm, "is_reference")?,
+                    kind: Kind::Unknown,
                 })
             })
             .collect::<Result<Vec<_>>>()

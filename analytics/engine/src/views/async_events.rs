@@ -75,7 +75,7 @@ impl View for AsyncEventsView {
         let mut line = UInt32Builder::new();
         for sb in streams {
             decode_stream_blocks(sb, |block, _, e| {
-                let ty = &*e.type_name;
+                let ty = e.type_name();
                 let kind = if ty.starts_with("BeginAsync") {
                     "begin"
                 } else if ty.starts_with("EndAsync") {

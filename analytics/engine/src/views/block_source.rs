@@ -1,7 +1,7 @@
 //! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
 
 use super::{Instance, View, ViewContext, ViewSource};
-use crate::decode::{try_for_each_event, Object, StreamTypes};
+use crate::decode::{Block, EventRef, StreamTypes};
 use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
 use crate::store::fetch_block_payload;
 use crate::time::TickConverter;
@@ -117,17 +117,18 @@ async fn make_group(
 ///
 /// A block that fails to decode is skipped with a message naming it: one corrupt block from one
 /// client must not make a whole view unreadable. The message goes to stderr.
-pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usize, &Object)) {
-    let mut events: Vec<Arc<Object>> = Vec::new();
+pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usize, &EventRef)) {
     for (block, payload) in &sb.blocks {
-        events.clear();
-        let r = try_for_each_event(payload, &sb.types, |_, e| {
-            events.push(e);
-            Ok(())
-        });
-        match r {
-            // Emit only whole blocks, so a block corrupt in its middle contributes no rows.
-            Ok(()) => events.iter().enumerate().for_each(|(i, e)| f(block, i, e)),
+        // Check the whole block before emitting, so a block corrupt in its middle contributes no
+        // rows: a second walk is cheaper than keeping its events.
+        let decoded = Block::try_decode(payload, &sb.types)
+            .and_then(|b| b.try_for_each_event(&sb.types, |_, _| Ok(())).map(|()| b));
+        match decoded {
+            // Cannot fail: the same bytes were just read without error.
+            Ok(b) => drop(b.try_for_each_event(&sb.types, |i, e| {
+                f(block, i, &e);
+                Ok(())
+            })),
             Err(e) => eprintln!(
                 "micromegas-analytics: skipping corrupt block {} of stream {}: {e:#}",
                 block.block_id, block.stream_id

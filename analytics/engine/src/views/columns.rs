@@ -27,7 +27,7 @@ pub fn ts_builder() -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::new().with_timezone("+00:00")
 }
 
-use crate::decode::{Object, Value};
+use crate::decode::{EventRef, Object, Value};
 use std::collections::HashMap;
 
 /// Property sets as JSON object text, memoized by the identity of the shared dependency object
@@ -86,13 +86,13 @@ pub struct CallSite {
 
 impl CallSite {
     /// `desc_member` is e.g. `thread_span_desc`, `loc_member` e.g. `thread_span_location`.
-    pub fn of(e: &Object, desc_member: &str, loc_member: &str) -> Option<CallSite> {
+    pub fn of(e: &EventRef, desc_member: &str, loc_member: &str) -> Option<CallSite> {
         let empty = || std::sync::Arc::<str>::from("");
         let (site, name) = match e.get_object(desc_member) {
             Some(d) => (d, d.get_str("name").cloned()),
             None => {
                 let loc = e.get_object(loc_member)?;
-                (loc, e.get_str("name").cloned())
+                (loc, e.get("name").and_then(|v| v.to_arc_str()))
             }
         };
         Some(CallSite {

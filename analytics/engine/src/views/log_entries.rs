@@ -3,7 +3,8 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{Object, Value};
+use crate::decode::{EventRef, Object, Value};
+use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
 use async_trait::async_trait;
@@ -47,21 +48,19 @@ fn level_from_name(name: &str) -> Option<i32> {
 }
 
 /// Reads a log event generically: members on the event win, then the call-site descriptor.
-fn log_fields(e: &Object) -> Option<(i64, i32, Arc<str>, Arc<str>, Option<Arc<Object>>)> {
+/// Strings are borrowed from the block whenever they are UTF-8.
+fn log_fields<'a>(e: &EventRef<'a>) -> Option<(i64, i32, Cow<'a, str>, Cow<'a, str>, Option<&'a Arc<Object>>)> {
     let time = e.get_i64("time")?;
     let desc = e.get_object("desc");
-    let msg = e.get_str("msg").or_else(|| desc.and_then(|d| d.get_str("fmt_str")))?.clone();
+    let from_desc = |key: &str| desc.and_then(|d| d.get_str(key)).map(|s| Cow::Borrowed(&**s));
+    let msg = e.get_str("msg").or_else(|| from_desc("fmt_str"))?;
     let mut level = e.get_u32("level").or_else(|| desc.and_then(|d| d.get_u32("level"))).unwrap_or(0) as i32;
-    let mut target = e
-        .get_str("target")
-        .or_else(|| desc.and_then(|d| d.get_str("target")))
-        .cloned()
-        .unwrap_or_else(|| Arc::from(""));
-    let props = e.get_object("properties").cloned();
-    if &*e.type_name == "TaggedLogString" {
-        if let Some(p) = &props {
+    let mut target = e.get_str("target").or_else(|| from_desc("target")).unwrap_or(Cow::Borrowed(""));
+    let props = e.get_object("properties");
+    if e.type_name() == "TaggedLogString" {
+        if let Some(p) = props {
             if let Some(Value::String(t)) = p.get("target") {
-                target = t.clone();
+                target = Cow::Borrowed(&**t);
             }
             if let Some(l) = p.get_str("level").and_then(|l| level_from_name(l)) {
                 level = l;
@@ -139,7 +138,7 @@ impl View for LogEntriesView {
                 target.append_value(&*tgt);
                 level.append_value(lvl);
                 msg.append_value(&*text);
-                properties.append_value(props_json.get(props.as_ref()));
+                properties.append_value(props_json.get(props));
                 process_properties.append_value(&p.properties);
             });
         }

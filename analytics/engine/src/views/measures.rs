@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{Object, Value};
+use crate::decode::{EventRef, Object, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -34,40 +34,35 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-struct Measure {
+struct Measure<'a> {
     time: i64,
-    target: Arc<str>,
-    name: Arc<str>,
-    unit: Arc<str>,
+    target: &'a str,
+    name: &'a str,
+    unit: &'a str,
     value: f64,
-    properties: Option<Arc<Object>>,
+    properties: Option<&'a Arc<Object>>,
 }
 
 /// Reads a metric event: `value` and `time` on the event, name/unit/target on `desc`, overridden
 /// by the tagged events' properties. Integer values in `ticks` become seconds.
-fn measure(e: &Object, converter: &TickConverter) -> Option<Measure> {
+fn measure<'a>(e: &EventRef<'a>, converter: &TickConverter) -> Option<Measure<'a>> {
     let time = e.get_i64("time")?;
     let desc = e.get_object("desc")?;
-    let props = e.get_object("properties").cloned();
-    let from = |key: &str| -> Arc<str> {
-        props
-            .as_ref()
-            .and_then(|p| p.get_str(key))
-            .or_else(|| desc.get_str(key))
-            .cloned()
-            .unwrap_or_else(|| Arc::from(""))
+    let props = e.get_object("properties");
+    let from = |key: &str| -> &'a str {
+        props.and_then(|p| p.get_str(key)).or_else(|| desc.get_str(key)).map_or("", |s| &**s)
     };
     let (target, name, mut unit) = (from("target"), from("name"), from("unit"));
     let value = match e.get("value")? {
-        Value::F64(v) => *v,
-        Value::U64(v) if &*unit == "ticks" => {
-            unit = Arc::from("seconds");
-            converter.ticks_to_seconds(*v as f64)
+        ValueRef::F64(v) => v,
+        ValueRef::U64(v) if unit == "ticks" => {
+            unit = "seconds";
+            converter.ticks_to_seconds(v as f64)
         }
-        Value::U64(v) => *v as f64,
-        Value::I64(v) => *v as f64,
-        Value::U32(v) => *v as f64,
-        Value::U8(v) => *v as f64,
+        ValueRef::U64(v) => v as f64,
+        ValueRef::I64(v) => v as f64,
+        ValueRef::U32(v) => v as f64,
+        ValueRef::U8(v) => v as f64,
         _ => return None,
     };
     Some(Measure { time, target, name, unit, value, properties: props })
@@ -139,11 +134,11 @@ impl View for MeasuresView {
                 username.append_value(&p.username);
                 computer.append_value(&p.computer);
                 time.append_value(t);
-                target.append_value(&*m.target);
-                name.append_value(&*m.name);
-                unit.append_value(&*m.unit);
+                target.append_value(m.target);
+                name.append_value(m.name);
+                unit.append_value(m.unit);
                 value.append_value(m.value);
-                properties.append_value(props_json.get(m.properties.as_ref()));
+                properties.append_value(props_json.get(m.properties));
                 process_properties.append_value(&p.properties);
             });
         }

@@ -56,7 +56,7 @@ pub fn rebuild_spans(sb: &StreamBlocks) -> Vec<Span> {
     let mut stack: Vec<Open> = Vec::new();
     let mut spans = Vec::new();
     decode_stream_blocks(sb, |block, index, e| {
-        let ty = &*e.type_name;
+        let ty = e.type_name();
         let is_begin = ty.starts_with("BeginThread");
         let is_end = ty.starts_with("EndThread");
         if !is_begin && !is_end {

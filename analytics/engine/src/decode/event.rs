@@ -1,0 +1,215 @@
+//! Events borrowed from a decoded block: members are read at their offset when asked for, so
+//! walking a block allocates nothing per event. Dependencies (strings, descriptors, property
+//! sets) are built once per block and shared by reference.
+
+use super::parser::DependencyMap;
+use super::strings::decode_text;
+use super::udt::{Udt, UdtTable};
+use super::value::{Object, Value};
+use anyhow::Result;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A member read in place: scalars by value, everything else borrowed from the block.
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    U8(u8),
+    U32(u32),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    /// A dependency of the block.
+    Value(&'a Value),
+    /// A dynamic string as stored: codec (already checked) and bytes, decoded on demand.
+    Text(u8, &'a [u8]),
+    Bytes(&'a [u8]),
+    /// A fixed-size struct held by value.
+    Pod(PodRef<'a>),
+}
+
+/// One checked instance of a fixed-size UDT inside a block.
+#[derive(Debug, Clone, Copy)]
+pub struct PodRef<'a> {
+    pub(super) table: &'a UdtTable,
+    pub udt: &'a Udt,
+    pub(super) window: &'a [u8],
+    pub(super) deps: &'a DependencyMap,
+}
+
+impl<'a> PodRef<'a> {
+    /// Member `i` of the UDT (checked again: cheap, and a stray index must not panic).
+    pub fn member(&self, i: usize) -> Option<ValueRef<'a>> {
+        let m = self.udt.members.get(i)?;
+        self.try_member(m, 0).ok()
+    }
+
+    pub fn try_to_object(&self) -> Result<Object> {
+        let members = self
+            .udt
+            .members
+            .iter()
+            .map(|m| Ok((m.name.clone(), self.try_member(m, 0)?.try_to_value()?)))
+            .collect::<Result<_>>()?;
+        Ok(Object { type_name: self.udt.name.clone(), members })
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    /// `i64` accepts U64 and I64 (ticks are `uint64` in Unreal metadata, `i64` in Rust's).
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            ValueRef::U64(v) => Some(v as i64),
+            ValueRef::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// `u32` accepts U8 and U32, like upstream's widening rules.
+    pub fn as_u32(&self) -> Option<u32> {
+        match *self {
+            ValueRef::U8(v) => Some(v as u32),
+            ValueRef::U32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Borrowed unless the producer wrote UTF-16 or invalid UTF-8.
+    pub fn as_str(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            ValueRef::Value(Value::String(s)) => Some(Cow::Borrowed(&**s)),
+            ValueRef::Text(codec, bytes) => decode_text(codec, bytes, "string").ok(),
+            _ => None,
+        }
+    }
+
+    /// Shares the dependency's string when there is one instead of copying it.
+    pub fn to_arc_str(&self) -> Option<Arc<str>> {
+        match *self {
+            ValueRef::Value(Value::String(s)) => Some(s.clone()),
+            _ => self.as_str().map(Arc::from),
+        }
+    }
+
+    /// Dependency objects only (descriptors, property sets): the `Arc` gives views an identity to memoize on.
+    pub fn as_object(&self) -> Option<&'a Arc<Object>> {
+        match *self {
+            ValueRef::Value(Value::Object(o)) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn try_to_value(&self) -> Result<Value> {
+        Ok(match *self {
+            ValueRef::U8(v) => Value::U8(v),
+            ValueRef::U32(v) => Value::U32(v),
+            ValueRef::U64(v) => Value::U64(v),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::Value(v) => v.clone(),
+            ValueRef::Text(codec, bytes) => Value::String(decode_text(codec, bytes, "string")?.into()),
+            ValueRef::Bytes(b) => Value::Bytes(b.into()),
+            ValueRef::Pod(p) => Value::Object(Arc::new(p.try_to_object()?)),
+        })
+    }
+}
+
+/// The hand-written variable-size types have at most this many members.
+const MAX_CUSTOM: usize = 5;
+
+/// Members of an event read by hand (variable-size types), named by static strings.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Custom<'a> {
+    len: usize,
+    members: [(&'static str, ValueRef<'a>); MAX_CUSTOM],
+}
+
+impl Default for Custom<'_> {
+    fn default() -> Self {
+        Self { len: 0, members: [("", ValueRef::U8(0)); MAX_CUSTOM] }
+    }
+}
+
+impl<'a> Custom<'a> {
+    pub(super) fn put(&mut self, name: &'static str, v: ValueRef<'a>) {
+        self.members[self.len] = (name, v);
+        self.len += 1;
+    }
+
+    pub(super) fn with(mut self, name: &'static str, v: ValueRef<'a>) -> Self {
+        self.put(name, v);
+        self
+    }
+
+    fn members(&self) -> &[(&'static str, ValueRef<'a>)] {
+        &self.members[..self.len]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum EventBody<'a> {
+    Pod(PodRef<'a>),
+    Custom(Custom<'a>),
+}
+
+/// One event of a block, already checked: reading a member cannot fail on valid indexes.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub udt: &'a Udt,
+    pub(super) body: EventBody<'a>,
+}
+
+impl<'a> EventRef<'a> {
+    pub fn type_name(&self) -> &'a str {
+        &self.udt.name
+    }
+
+    /// Position of `name` among the members: resolve it once per type, then use [`EventRef::member`].
+    pub fn member_index(&self, name: &str) -> Option<usize> {
+        match &self.body {
+            EventBody::Pod(p) => p.udt.member_index(name),
+            EventBody::Custom(c) => c.members().iter().position(|(n, _)| *n == name),
+        }
+    }
+
+    pub fn member(&self, i: usize) -> Option<ValueRef<'a>> {
+        match &self.body {
+            EventBody::Pod(p) => p.member(i),
+            EventBody::Custom(c) => c.members().get(i).map(|(_, v)| *v),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {
+        self.member(self.member_index(name)?)
+    }
+
+    pub fn get_i64(&self, name: &str) -> Option<i64> {
+        self.get(name)?.as_i64()
+    }
+
+    pub fn get_u32(&self, name: &str) -> Option<u32> {
+        self.get(name)?.as_u32()
+    }
+
+    pub fn get_str(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.get(name)?.as_str()
+    }
+
+    pub fn get_object(&self, name: &str) -> Option<&'a Arc<Object>> {
+        self.get(name)?.as_object()
+    }
+
+    /// The event as an owned object (golden vectors, `to_json`): allocates, not for the hot path.
+    pub fn try_to_object(&self) -> Result<Object> {
+        match &self.body {
+            EventBody::Pod(p) => p.try_to_object(),
+            EventBody::Custom(c) => Ok(Object {
+                type_name: self.udt.name.clone(),
+                members: c
+                    .members()
+                    .iter()
+                    .map(|(n, v)| Ok((Arc::from(*n), v.try_to_value()?)))
+                    .collect::<Result<_>>()?,
+            }),
+        }
+    }
+}
