@@ -17,10 +17,8 @@ use crate::time::TimeRange;
 use crate::views::{load_stream_blocks, Instance, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -251,22 +249,37 @@ fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-/// Reads only `columns` (root indices; the file's columns are the view's, in order).
+/// Reads only `columns` (root indices; the file's columns are the view's, in order): ranged reads
+/// of just those column chunks, and the row groups split across the cores, in file order.
+#[allow(deprecated)] // ParquetObjectReader: still the simplest AsyncFileReader over our ObjectStore
 async fn read_parquet(ctx: &ViewContext, path: &str, columns: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
-    let bytes: Bytes = ctx
-        .store
-        .get(&Path::from(path))
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+    use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
+    use futures::TryStreamExt;
+    let mut reader = ParquetObjectReader::new(ctx.store.clone(), Path::from(path));
+    let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::default())
         .await
-        .with_context(|| format!("reading partition {path}"))?
-        .bytes()
-        .await?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(64 * 1024);
-    if let Some(c) = columns {
-        let mask = ProjectionMask::roots(builder.parquet_schema(), c.iter().copied());
-        builder = builder.with_projection(mask);
+        .with_context(|| format!("reading partition {path}"))?;
+    let mask = columns.map(|c| ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), c.iter().copied()));
+    let groups: Vec<usize> = (0..metadata.metadata().num_row_groups()).collect();
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get()).min(groups.len()).max(1);
+    let tasks: Vec<_> = groups
+        .chunks(groups.len().div_ceil(parallelism).max(1))
+        .map(|chunk| {
+            let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader.clone(), metadata.clone())
+                .with_row_groups(chunk.to_vec())
+                .with_batch_size(64 * 1024);
+            if let Some(m) = &mask {
+                builder = builder.with_projection(m.clone());
+            }
+            tokio::spawn(async move { builder.build()?.try_collect::<Vec<_>>().await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.extend(t.await.context("partition reader task")?.with_context(|| format!("reading partition {path}"))?);
     }
-    let reader = builder.build()?;
-    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+    Ok(out)
 }
 
 #[async_trait]

@@ -13,6 +13,10 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
 
+fn state_parallelism(state: &dyn Session) -> usize {
+    state.config().target_partitions()
+}
+
 /// Produces a view instance's rows: straight from the sources, or through Parquet partitions.
 /// Batches have the view's schema projected to `projection` (column indices), when given.
 #[async_trait]
@@ -60,7 +64,7 @@ impl TableProvider for ViewTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         _filters: &[Expr],
         _limit: Option<usize>,
@@ -74,6 +78,12 @@ impl TableProvider for ViewTable {
             Some(p) => Arc::new(self.schema().project(p)?),
             None => self.schema(),
         };
-        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+        // One partition per core (batches dealt round-robin): aggregates and filters run in parallel.
+        let n = state_parallelism(state).min(batches.len()).max(1);
+        let mut partitions = vec![Vec::new(); n];
+        for (i, b) in batches.into_iter().enumerate() {
+            partitions[i % n].push(b);
+        }
+        Ok(MemorySourceConfig::try_new_exec(&partitions, schema, None)?)
     }
 }
