@@ -43,9 +43,8 @@ fn hour_of(t: DateTime<Utc>) -> Slice {
 }
 
 /// The freshness test: how many blocks and objects a partition was built from.
-fn source_hash(blocks: &[&BlockRow]) -> Vec<u8> {
-    let objects: i64 = blocks.iter().map(|b| b.nb_objects as i64).sum();
-    [(blocks.len() as i64).to_le_bytes(), objects.to_le_bytes()].concat()
+fn source_hash(blocks: i64, objects: i64) -> Vec<u8> {
+    [blocks.to_le_bytes(), objects.to_le_bytes()].concat()
 }
 
 /// What one maintenance pass over a view did.
@@ -84,9 +83,8 @@ impl Lakehouse {
         if !view.hourly_partitions() {
             return Ok(vec![whole_instance()]);
         }
-        let blocks = self.ctx.metadata.blocks(&view.block_filter(instance, range)).await?;
-        let hours: BTreeSet<Slice> = blocks.iter().map(|b| hour_of(b.insert_time)).collect();
-        Ok(hours.into_iter().collect())
+        let hours = self.ctx.metadata.block_hours(&view.block_filter(instance, range)).await?;
+        Ok(hours.iter().map(|h| hour_of(h.hour)).collect())
     }
 
     /// Maintenance: makes the partitions of every insert-time hour in `[begin, end)` that has blocks
@@ -94,8 +92,8 @@ impl Lakehouse {
     pub async fn materialize_hours(&self, view: &dyn View, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
         let mut filter = view.block_filter(instance, None);
         filter.insert_range = Some((begin, end));
-        let blocks = self.ctx.metadata.blocks(&filter).await?;
-        let hours: BTreeSet<Slice> = blocks.iter().map(|b| hour_of(b.insert_time)).filter(|h| h.0 >= begin && h.1 <= end).collect();
+        let hours: BTreeSet<Slice> =
+            self.ctx.metadata.block_hours(&filter).await?.iter().map(|h| hour_of(h.hour)).filter(|h| h.0 >= begin && h.1 <= end).collect();
         let mut report = MaintenanceReport::default();
         for hour in hours {
             let (batches, built) = self.materialize(view, instance, hour, Some(&[])).await?;
@@ -116,8 +114,8 @@ impl Lakehouse {
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
         }
-        let listed = self.ctx.metadata.blocks(&filter).await?;
-        let hash = source_hash(&listed.iter().collect::<Vec<_>>());
+        let summary = self.ctx.metadata.block_hours(&filter).await?;
+        let hash = source_hash(summary.iter().map(|h| h.blocks).sum(), summary.iter().map(|h| h.objects).sum());
         let schema_hash = vec![view.schema_version()];
         let existing = self
             .client
@@ -142,7 +140,7 @@ impl Lakehouse {
         }
         let streams = load_stream_blocks(&self.ctx, &filter).await?;
         let used: Vec<&BlockRow> = streams.iter().flat_map(|s| s.blocks.iter().map(|(b, _)| b)).collect();
-        let hash = source_hash(&used);
+        let hash = source_hash(used.len() as i64, used.iter().map(|b| b.nb_objects as i64).sum());
         let batch = view.rows_from_blocks(&streams, None)?;
         self.record(view, instance, slice, &batch, hash).await?;
         self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);

@@ -62,6 +62,14 @@ pub struct BlockRow {
     pub payload_offset: Option<i64>,
 }
 
+/// Blocks of one insert-time hour `[hour, hour + 1 h)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourSummary {
+    pub hour: DateTime<Utc>,
+    pub blocks: i64,
+    pub objects: i64,
+}
+
 /// Which blocks a view needs.
 #[derive(Debug, Clone, Default)]
 pub struct BlockFilter {
@@ -84,4 +92,7 @@ pub trait MetadataSource: Send + Sync {
     async fn stream(&self, stream_id: &str) -> Result<Option<StreamRow>>;
     /// Blocks matching the filter, ordered by stream then `begin_ticks`.
     async fn blocks(&self, filter: &BlockFilter) -> Result<Vec<BlockRow>>;
+    /// The matching blocks summed per insert-time hour, in hour order: what a partition's
+    /// freshness depends on, without listing every block.
+    async fn block_hours(&self, filter: &BlockFilter) -> Result<Vec<HourSummary>>;
 }

@@ -1,6 +1,6 @@
 //! Metadata in PostgreSQL, in upstream's schema plus our `blocks.payload_object/payload_offset`.
 
-use super::{BlockFilter, BlockRow, MetadataSource, ProcessRow, StreamRow};
+use super::{BlockFilter, BlockRow, HourSummary, MetadataSource, ProcessRow, StreamRow};
 use crate::time::TimeRange;
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
@@ -158,36 +158,7 @@ impl MetadataSource for PgMetadata {
     }
 
     async fn blocks(&self, f: &BlockFilter) -> Result<Vec<BlockRow>> {
-        let mut clauses = Vec::new();
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        if let Some(p) = &f.process_id {
-            params.push(Box::new(p.clone()));
-            clauses.push(format!("b.process_id = ${}::text::uuid", params.len()));
-        }
-        if let Some(s) = &f.stream_id {
-            params.push(Box::new(s.clone()));
-            clauses.push(format!("b.stream_id = ${}::text::uuid", params.len()));
-        }
-        if let Some(t) = &f.tag {
-            params.push(Box::new(t.clone()));
-            clauses.push(format!(
-                "b.stream_id IN (SELECT stream_id FROM streams WHERE ${} = ANY(tags))",
-                params.len()
-            ));
-        }
-        if let Some(r) = f.range {
-            params.push(Box::new(r.end()));
-            clauses.push(format!("b.begin_time <= ${}", params.len()));
-            params.push(Box::new(r.begin()));
-            clauses.push(format!("b.end_time >= ${}", params.len()));
-        }
-        if let Some((b, e)) = f.insert_range {
-            params.push(Box::new(b));
-            clauses.push(format!("b.insert_time >= ${}", params.len()));
-            params.push(Box::new(e));
-            clauses.push(format!("b.insert_time < ${}", params.len()));
-        }
-        let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let (where_clause, params) = block_where(f);
         let payload_cols = if self.has_payload_object { "b.payload_object, b.payload_offset" } else { "NULL::text, NULL::bigint" };
         let sql = format!(
             "SELECT b.block_id::text, b.stream_id::text, b.process_id::text, b.begin_time, b.begin_ticks, b.end_time,
@@ -217,4 +188,52 @@ impl MetadataSource for PgMetadata {
             })
             .collect()
     }
+
+    async fn block_hours(&self, f: &BlockFilter) -> Result<Vec<HourSummary>> {
+        let (where_clause, params) = block_where(f);
+        let sql = format!(
+            "SELECT date_trunc('hour', b.insert_time AT TIME ZONE 'UTC') AS h, count(*), COALESCE(sum(b.nb_objects), 0)::bigint
+             FROM blocks b {where_clause} GROUP BY h ORDER BY h"
+        );
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = self.client.query(&sql, &refs).await.map_err(|e| anyhow!("summing blocks per hour: {e}"))?;
+        rows.iter()
+            .map(|r| {
+                let hour: chrono::NaiveDateTime = r.try_get(0)?;
+                Ok(HourSummary { hour: hour.and_utc(), blocks: r.try_get(1)?, objects: r.try_get(2)? })
+            })
+            .collect()
+    }
+}
+
+/// The WHERE clause (over `blocks b`) and its parameters for a filter.
+fn block_where(f: &BlockFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut clauses = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    if let Some(p) = &f.process_id {
+        params.push(Box::new(p.clone()));
+        clauses.push(format!("b.process_id = ${}::text::uuid", params.len()));
+    }
+    if let Some(s) = &f.stream_id {
+        params.push(Box::new(s.clone()));
+        clauses.push(format!("b.stream_id = ${}::text::uuid", params.len()));
+    }
+    if let Some(t) = &f.tag {
+        params.push(Box::new(t.clone()));
+        clauses.push(format!("b.stream_id IN (SELECT stream_id FROM streams WHERE ${} = ANY(tags))", params.len()));
+    }
+    if let Some(r) = f.range {
+        params.push(Box::new(r.end()));
+        clauses.push(format!("b.begin_time <= ${}", params.len()));
+        params.push(Box::new(r.begin()));
+        clauses.push(format!("b.end_time >= ${}", params.len()));
+    }
+    if let Some((b, e)) = f.insert_range {
+        params.push(Box::new(b));
+        clauses.push(format!("b.insert_time >= ${}", params.len()));
+        params.push(Box::new(e));
+        clauses.push(format!("b.insert_time < ${}", params.len()));
+    }
+    let where_clause = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (where_clause, params)
 }
