@@ -22,11 +22,23 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   });
 }
 
+/** POSTs JSON to a server; the response body, or an error with the server's status and message.
+ * Sends MICROMEGAS_API_KEY, when set, as the bearer token the gateway checks. */
+export async function post(url: string, path: string, body: unknown, accept?: string): Promise<Buffer> {
+  const key = process.env.MICROMEGAS_API_KEY;
+  const res = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${bytes.toString('utf8')}`);
+  return bytes;
+}
+
+/** SQL over HTTP, as JSON rows. */
 export async function query(url: string, sql: string, range?: { begin: string; end: string }): Promise<Record<string, unknown>[]> {
-  const res = await fetch(`${url}/api/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, ...range }) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`query failed (${res.status}): ${text}`);
-  return JSON.parse(text);
+  return JSON.parse((await post(url, '/api/query', { sql, ...range })).toString('utf8'));
 }
 
 export function table(rows: Record<string, unknown>[]): string {

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The micromegas command.
-import { demo } from './demo.js';
+import { demo, post } from './demo.js';
 import { writeFileSync } from 'node:fs';
 import { serve, SERVE_OPTIONS } from './serve.js';
 import { helpText as gatewayHelp, optionHelp } from '@micromegas/gateway';
-import { parseTime } from '@micromegas/analytics';
+import { ARROW_STREAM, parseTime, toCsv, toTextTable, traceFormatOf } from '@micromegas/analytics';
+import { tableFromIPC } from 'apache-arrow';
 
 const HELP = `Usage: micromegas <command> [options]
 
@@ -31,24 +32,6 @@ Clients (demo, query, perfetto) read MICROMEGAS_URL for --url, and send MICROMEG
 `;
 
 const DEFAULT_URL = 'http://127.0.0.1:9000';
-
-/** POSTs JSON to the server; the response body, or an error with the server's message. */
-async function post(url: string, path: string, body: unknown, accept?: string): Promise<Buffer> {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}), ...authHeader() },
-    body: JSON.stringify(body),
-  });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${bytes.toString('utf8')}`);
-  return bytes;
-}
-
-/** MICROMEGAS_API_KEY, when set, as the bearer token the gateway checks. */
-function authHeader(): Record<string, string> {
-  const key = process.env.MICROMEGAS_API_KEY;
-  return key ? { authorization: `Bearer ${key}` } : {};
-}
 
 /** `--begin 1h` (end defaults to now) or RFC 3339 bounds; neither: no range. */
 function timeRange(begin?: string, end?: string): { begin: string; end: string } | Record<string, never> {
@@ -106,13 +89,11 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write((await post(url, '/api/query', body)).toString('utf8') + '\n');
         return 0;
       }
-      const { ARROW_STREAM, toCsv, toTextTable } = await import('@micromegas/analytics');
       const ipc = await post(url, '/api/query', body, ARROW_STREAM);
       if (format === 'arrow') {
         process.stdout.write(ipc);
         return 0;
       }
-      const { tableFromIPC } = await import('apache-arrow');
       const table = tableFromIPC(ipc);
       process.stdout.write(format === 'csv' ? toCsv(table) : toTextTable(table));
       return 0;
@@ -123,7 +104,6 @@ async function main(argv: string[]): Promise<number> {
       const out = take(argv, '-o') ?? take(argv, '--output');
       const [processId] = argv;
       if (!processId || !out) throw new Error('usage: micromegas perfetto <process_id> -o trace.pftrace|trace.json [--begin T] [--end T]');
-      const { traceFormatOf } = await import('@micromegas/analytics');
       const trace = await post(url, '/api/perfetto', { process_id: processId, format: traceFormatOf(out), ...range });
       writeFileSync(out, trace);
       console.log(`micromegas: wrote ${out} (${trace.length} bytes); open it in https://ui.perfetto.dev`);

@@ -110,15 +110,10 @@ export async function answerQuery(engine: Engine, req: QueryRequest): Promise<Qu
 /** Starts a result stream and computes its first chunk, so that SQL and execution errors found
  * there still get a 4xx/5xx status; later errors can only cut the stream short. */
 async function startStream(open: () => Promise<AsyncIterable<Buffer>>): Promise<AsyncIterable<Buffer>> {
-  let it: AsyncIterator<Buffer>;
-  let first: IteratorResult<Buffer>;
-  try {
-    it = (await open())[Symbol.asyncIterator]();
-    first = await it.next();
-  } catch (e) {
-    const message = (e as Error).message;
-    throw new HttpError(statusOf(message), message);
-  }
+  const { it, first } = await run(async () => {
+    const it = (await open())[Symbol.asyncIterator]();
+    return { it, first: await it.next() };
+  });
   return {
     async *[Symbol.asyncIterator]() {
       if (first.done) return;
@@ -128,7 +123,8 @@ async function startStream(open: () => Promise<AsyncIterable<Buffer>>): Promise<
   };
 }
 
-async function run(f: () => Promise<Buffer>): Promise<Buffer> {
+/** Runs engine work; its errors become HttpErrors with the status their message calls for. */
+async function run<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {

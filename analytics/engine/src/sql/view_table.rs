@@ -13,10 +13,6 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
 
-fn state_parallelism(state: &dyn Session) -> usize {
-    state.config().target_partitions()
-}
-
 /// Produces a view instance's rows: straight from the sources, or through Parquet partitions.
 /// Batches have the view's schema projected to `projection` (column indices), when given.
 #[async_trait]
@@ -79,7 +75,7 @@ impl TableProvider for ViewTable {
             None => self.schema(),
         };
         // One partition per core (batches dealt round-robin): aggregates and filters run in parallel.
-        let n = state_parallelism(state).min(batches.len()).max(1);
+        let n = state.config().target_partitions().min(batches.len()).max(1);
         let mut partitions = vec![Vec::new(); n];
         for (i, b) in batches.into_iter().enumerate() {
             partitions[i % n].push(b);

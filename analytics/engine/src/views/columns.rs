@@ -107,3 +107,50 @@ impl CallSite {
         call_site_hash(&self.name, &self.filename, self.line)
     }
 }
+
+/// The columns that open every event row built from blocks (`log_entries`, `measures`): which
+/// process, stream and block it came from.
+pub fn source_fields() -> [Field; 7] {
+    [dict("process_id"), dict("stream_id"), dict("block_id"), ts("insert_time"), dict("exe"), dict("username"), dict("computer")]
+}
+
+/// Builders for [`source_fields`].
+pub struct SourceColumns {
+    process_id: DictBuilder,
+    stream_id: DictBuilder,
+    block_id: DictBuilder,
+    insert_time: TimestampNanosecondBuilder,
+    exe: DictBuilder,
+    username: DictBuilder,
+    computer: DictBuilder,
+}
+
+impl SourceColumns {
+    pub fn new() -> Self {
+        let d = DictBuilder::new;
+        Self { process_id: d(), stream_id: d(), block_id: d(), insert_time: ts_builder(), exe: d(), username: d(), computer: d() }
+    }
+
+    pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
+        self.process_id.append_value(&p.process_id);
+        self.stream_id.append_value(&block.stream_id);
+        self.block_id.append_value(&block.block_id);
+        self.insert_time.append_value(crate::time::to_ns(block.insert_time));
+        self.exe.append_value(&p.exe);
+        self.username.append_value(&p.username);
+        self.computer.append_value(&p.computer);
+    }
+
+    pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {
+        use std::sync::Arc;
+        vec![
+            Arc::new(self.process_id.finish()),
+            Arc::new(self.stream_id.finish()),
+            Arc::new(self.block_id.finish()),
+            Arc::new(self.insert_time.finish()),
+            Arc::new(self.exe.finish()),
+            Arc::new(self.username.finish()),
+            Arc::new(self.computer.finish()),
+        ]
+    }
+}

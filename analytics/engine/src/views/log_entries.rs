@@ -1,7 +1,7 @@
 //! `log_entries`: one row per log event of `log` streams.
 
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
-use super::columns::{dict, ts, ts_builder, DictBuilder, PropertiesJson};
+use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, Object, Value};
 use std::borrow::Cow;
@@ -17,21 +17,16 @@ use std::sync::{Arc, LazyLock};
 pub struct LogEntriesView;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        dict("process_id"),
-        dict("stream_id"),
-        dict("block_id"),
-        ts("insert_time"),
-        dict("exe"),
-        dict("username"),
-        dict("computer"),
+    let mut fields = source_fields().to_vec();
+    fields.extend([
         ts("time"),
         dict("target"),
         Field::new("level", DataType::Int32, false),
         Field::new("msg", DataType::Utf8, false),
         dict("properties"),
         dict("process_properties"),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 });
 
 /// Level names a `TaggedLogString` may carry in its `level` property.
@@ -100,13 +95,7 @@ impl View for LogEntriesView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
-        let mut process_id = DictBuilder::new();
-        let mut stream_id = DictBuilder::new();
-        let mut block_id = DictBuilder::new();
-        let mut insert_time = ts_builder();
-        let mut exe = DictBuilder::new();
-        let mut username = DictBuilder::new();
-        let mut computer = DictBuilder::new();
+        let mut source = SourceColumns::new();
         let mut time = ts_builder();
         let mut target = DictBuilder::new();
         let mut level = Int32Builder::new();
@@ -127,13 +116,7 @@ impl View for LogEntriesView {
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;
                 }
-                process_id.append_value(&p.process_id);
-                stream_id.append_value(&block.stream_id);
-                block_id.append_value(&block.block_id);
-                insert_time.append_value(crate::time::to_ns(block.insert_time));
-                exe.append_value(&p.exe);
-                username.append_value(&p.username);
-                computer.append_value(&p.computer);
+                source.append(p, block);
                 time.append_value(t);
                 target.append_value(&*tgt);
                 level.append_value(lvl);
@@ -142,14 +125,7 @@ impl View for LogEntriesView {
                 process_properties.append_value(&p.properties);
             });
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(process_id.finish()),
-            Arc::new(stream_id.finish()),
-            Arc::new(block_id.finish()),
-            Arc::new(insert_time.finish()),
-            Arc::new(exe.finish()),
-            Arc::new(username.finish()),
-            Arc::new(computer.finish()),
+        let event_columns: Vec<ArrayRef> = vec![
             Arc::new(time.finish()),
             Arc::new(target.finish()),
             Arc::new(level.finish()),
@@ -157,6 +133,8 @@ impl View for LogEntriesView {
             Arc::new(properties.finish()),
             Arc::new(process_properties.finish()),
         ];
+        let mut columns = source.finish();
+        columns.extend(event_columns);
         Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
 }
