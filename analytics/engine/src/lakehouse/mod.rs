@@ -4,22 +4,24 @@
 //! new blocks arrive (the partition records how many blocks and objects went in).
 
 mod migration;
+mod parquet_scan;
 mod retention;
-mod time_filter;
 
+use parquet_scan::parquet_scan;
 pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
 pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
-pub use time_filter::filter_by_time;
 
-use crate::metadata::BlockRow;
-use crate::sql::{project_batches, BatchSource};
+use crate::metadata::{BlockRow, HourSummary};
+use crate::sql::{memory_scan, project_batches, BatchSource, ScanRequest};
 use crate::time::TimeRange;
 use crate::views::{load_stream_blocks, Instance, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::{ArrowWriter, ProjectionMask};
+use datafusion::catalog::Session;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use object_store::path::Path;
@@ -45,6 +47,22 @@ fn hour_of(t: DateTime<Utc>) -> Slice {
 /// The freshness test: how many blocks and objects a partition was built from.
 fn source_hash(blocks: i64, objects: i64) -> Vec<u8> {
     [blocks.to_le_bytes(), objects.to_le_bytes()].concat()
+}
+
+/// A partition's Parquet object (none when the slice had no rows).
+#[derive(Debug, Clone)]
+pub struct PartitionFile {
+    pub path: String,
+    pub size: u64,
+}
+
+/// A slice's partition as a query or maintenance finds it.
+#[derive(Debug)]
+struct Partition {
+    file: Option<PartitionFile>,
+    rows: u64,
+    /// Rebuilt from blocks for this request.
+    built: bool,
 }
 
 /// What one maintenance pass over a view did.
@@ -78,13 +96,29 @@ impl Lakehouse {
         &self.client
     }
 
-    /// The slices a query over `range` touches.
-    async fn slices(&self, view: &dyn View, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<Slice>> {
+    /// The slices a query over `range` touches, each with the freshness hash of the blocks it holds now.
+    async fn slices(&self, view: &dyn View, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<(Slice, Vec<u8>)>> {
+        let filter = view.block_filter(instance, None);
         if !view.hourly_partitions() {
-            return Ok(vec![whole_instance()]);
+            let all = self.ctx.metadata.block_hours(&filter).await?;
+            if all.is_empty() {
+                return Ok(vec![]);
+            }
+            return Ok(vec![(whole_instance(), source_hash(all.iter().map(|h| h.blocks).sum(), all.iter().map(|h| h.objects).sum()))]);
         }
-        let hours = self.ctx.metadata.block_hours(&view.block_filter(instance, range)).await?;
-        Ok(hours.iter().map(|h| hour_of(h.hour)).collect())
+        let hashed = |hours: &[HourSummary]| hours.iter().map(|h| (hour_of(h.hour), source_hash(h.blocks, h.objects))).collect::<Vec<_>>();
+        let Some(range) = range else {
+            return Ok(hashed(&self.ctx.metadata.block_hours(&filter).await?));
+        };
+        // The hours holding blocks in range, then everything those hours hold (their partitions cover it all).
+        let touched: BTreeSet<DateTime<Utc>> = self.ctx.metadata.block_hours(&view.block_filter(instance, Some(range))).await?.iter().map(|h| h.hour).collect();
+        let (Some(first), Some(last)) = (touched.first(), touched.last()) else {
+            return Ok(vec![]);
+        };
+        let mut whole_hours = filter;
+        whole_hours.insert_range = Some((hour_of(*first).0, hour_of(*last).1));
+        let totals = self.ctx.metadata.block_hours(&whole_hours).await?;
+        Ok(hashed(&totals).into_iter().filter(|(s, _)| touched.contains(&s.0)).collect())
     }
 
     /// Maintenance: makes the partitions of every insert-time hour in `[begin, end)` that has blocks
@@ -92,13 +126,19 @@ impl Lakehouse {
     pub async fn materialize_hours(&self, view: &dyn View, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
         let mut filter = view.block_filter(instance, None);
         filter.insert_range = Some((begin, end));
-        let hours: BTreeSet<Slice> =
-            self.ctx.metadata.block_hours(&filter).await?.iter().map(|h| hour_of(h.hour)).filter(|h| h.0 >= begin && h.1 <= end).collect();
+        let slices: Vec<(Slice, Vec<u8>)> = self
+            .ctx
+            .metadata
+            .block_hours(&filter)
+            .await?
+            .iter()
+            .map(|h| (hour_of(h.hour), source_hash(h.blocks, h.objects)))
+            .filter(|(h, _)| h.0 >= begin && h.1 <= end)
+            .collect();
         let mut report = MaintenanceReport::default();
-        for hour in hours {
-            let (batches, built) = self.materialize(view, instance, hour, Some(&[])).await?;
-            report.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            if built {
+        for p in self.fresh_partitions(view, instance, &slices).await? {
+            report.rows += p.rows;
+            if p.built {
                 report.partitions_written += 1;
             } else {
                 report.partitions_fresh += 1;
@@ -107,58 +147,64 @@ impl Lakehouse {
         Ok(report)
     }
 
-    /// Rows of one slice, from its partition when fresh, else rebuilt from blocks and recorded
-    /// (`true` when rebuilt). `columns`: the view-schema columns to return (all when `None`).
-    pub async fn materialize(&self, view: &dyn View, instance: &Instance, slice: Slice, columns: Option<&[usize]>) -> Result<(Vec<RecordBatch>, bool)> {
+    /// The partition of each slice: the recorded one when its hash matches the slice's blocks,
+    /// else rebuilt from the blocks and recorded.
+    async fn fresh_partitions(&self, view: &dyn View, instance: &Instance, slices: &[(Slice, Vec<u8>)]) -> Result<Vec<Partition>> {
+        let (Some(first), Some(last)) = (slices.iter().map(|s| s.0 .0).min(), slices.iter().map(|s| s.0 .1).max()) else {
+            return Ok(vec![]);
+        };
+        let schema_hash = vec![view.schema_version()];
+        // Oldest first, so the newest row of a slice wins.
+        let rows = self
+            .client
+            .query(
+                "SELECT begin_insert_time, end_insert_time, file_path, file_size, source_data_hash, num_rows FROM lakehouse_partitions
+                 WHERE view_set_name = $1 AND view_instance_id = $2 AND file_schema_hash = $3
+                   AND begin_insert_time >= $4 AND end_insert_time <= $5
+                 ORDER BY updated",
+                &[&view.name(), &instance.id(), &schema_hash, &first, &last],
+            )
+            .await?;
+        let mut recorded = std::collections::HashMap::new();
+        for r in rows {
+            let slice: Slice = (r.get(0), r.get(1));
+            let path: Option<String> = r.get(2);
+            let size: i64 = r.get(3);
+            let hash: Vec<u8> = r.get(4);
+            let num_rows: i64 = r.get(5);
+            recorded.insert(slice, (hash, Partition { file: path.map(|path| PartitionFile { path, size: size as u64 }), rows: num_rows as u64, built: false }));
+        }
+        let mut out = Vec::with_capacity(slices.len());
+        for (slice, hash) in slices {
+            match recorded.remove(slice) {
+                Some((stored, partition)) if stored == *hash => {
+                    self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
+                    out.push(partition);
+                }
+                _ => out.push(self.build(view, instance, *slice).await?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Decodes a slice's blocks into its partition and records it, with the hash of the blocks used.
+    async fn build(&self, view: &dyn View, instance: &Instance, slice: Slice) -> Result<Partition> {
         let mut filter = view.block_filter(instance, None);
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
-        }
-        let summary = self.ctx.metadata.block_hours(&filter).await?;
-        let hash = source_hash(summary.iter().map(|h| h.blocks).sum(), summary.iter().map(|h| h.objects).sum());
-        let schema_hash = vec![view.schema_version()];
-        let existing = self
-            .client
-            .query_opt(
-                "SELECT file_path, source_data_hash FROM lakehouse_partitions
-                 WHERE view_set_name = $1 AND view_instance_id = $2 AND begin_insert_time = $3 AND end_insert_time = $4
-                   AND file_schema_hash = $5
-                 ORDER BY updated DESC LIMIT 1",
-                &[&view.name(), &instance.id(), &slice.0, &slice.1, &schema_hash],
-            )
-            .await?;
-        if let Some(row) = existing {
-            let stored: Vec<u8> = row.get(1);
-            if stored == hash {
-                self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
-                let path: Option<String> = row.get(0);
-                return match path {
-                    None => Ok((vec![], false)),
-                    Some(p) => Ok((read_parquet(&self.ctx, &p, columns).await?, false)),
-                };
-            }
         }
         let streams = load_stream_blocks(&self.ctx, &filter).await?;
         let used: Vec<&BlockRow> = streams.iter().flat_map(|s| s.blocks.iter().map(|(b, _)| b)).collect();
         let hash = source_hash(used.len() as i64, used.iter().map(|b| b.nb_objects as i64).sum());
         let batch = view.rows_from_blocks(&streams, None)?;
-        self.record(view, instance, slice, &batch, hash).await?;
+        let file = self.record(view, instance, slice, &batch, hash).await?;
         self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
-        if batch.num_rows() == 0 {
-            return Ok((vec![], true));
-        }
-        Ok((
-            vec![match columns {
-                Some(c) => batch.project(c)?,
-                None => batch,
-            }],
-            true,
-        ))
+        Ok(Partition { file, rows: batch.num_rows() as u64, built: true })
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
     /// listed in `temporary_files` for deletion after a grace period (queries may still read them).
-    async fn record(&self, view: &dyn View, instance: &Instance, slice: Slice, batch: &RecordBatch, hash: Vec<u8>) -> Result<()> {
+    async fn record(&self, view: &dyn View, instance: &Instance, slice: Slice, batch: &RecordBatch, hash: Vec<u8>) -> Result<Option<PartitionFile>> {
         let (file_path, file_size) = if batch.num_rows() == 0 {
             (None, 0i64)
         } else {
@@ -218,7 +264,7 @@ impl Lakehouse {
         match r {
             Ok(()) => {
                 self.client.batch_execute("COMMIT").await?;
-                Ok(())
+                Ok(file_path.map(|path| PartitionFile { path, size: file_size as u64 }))
             }
             Err(e) => {
                 let _ = self.client.batch_execute("ROLLBACK").await;
@@ -247,80 +293,22 @@ fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-/// Reads only `columns` (root indices; the file's columns are the view's, in order): ranged reads
-/// of just those column chunks, and the row groups split across the cores, in file order.
-#[allow(deprecated)] // ParquetObjectReader: still the simplest AsyncFileReader over our ObjectStore
-async fn read_parquet(ctx: &ViewContext, path: &str, columns: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
-    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-    use datafusion::parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStreamBuilder};
-    use futures::TryStreamExt;
-    let mut reader = ParquetObjectReader::new(ctx.store.clone(), Path::from(path));
-    let metadata = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::default())
-        .await
-        .with_context(|| format!("reading partition {path}"))?;
-    let mask = columns.map(|c| ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), c.iter().copied()));
-    let groups: Vec<usize> = (0..metadata.metadata().num_row_groups()).collect();
-    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get()).min(groups.len()).max(1);
-    let tasks: Vec<_> = groups
-        .chunks(groups.len().div_ceil(parallelism).max(1))
-        .map(|chunk| {
-            let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader.clone(), metadata.clone())
-                .with_row_groups(chunk.to_vec())
-                .with_batch_size(64 * 1024);
-            if let Some(m) = &mask {
-                builder = builder.with_projection(m.clone());
-            }
-            tokio::spawn(async move { builder.build()?.try_collect::<Vec<_>>().await })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.extend(t.await.context("partition reader task")?.with_context(|| format!("reading partition {path}"))?);
-    }
-    Ok(out)
-}
-
 #[async_trait]
 impl BatchSource for Lakehouse {
     async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        project_batches(view.make_batches(&self.ctx, instance, range).await?, projection)
+    }
+
+    /// Block views read their Parquet partitions through DataFusion's Parquet scan (fresh ones
+    /// as they are, stale ones rebuilt first): column chunks are fetched by range, row groups
+    /// pruned by the time range and the query's filters, and decoding runs in the plan's
+    /// partitions, pipelined with what consumes it.
+    async fn scan(&self, state: &dyn Session, view: &Arc<dyn View>, instance: &Instance, scan: &ScanRequest<'_>) -> Result<Arc<dyn ExecutionPlan>> {
         if view.source() == ViewSource::Metadata {
-            return project_batches(view.make_batches(&self.ctx, instance, range).await?, projection);
+            return memory_scan(state, view.schema(), scan.projection, self.batches(view, instance, scan.range, scan.projection).await?);
         }
-        // Read the requested columns plus, under a range, the time columns the filter needs;
-        // `read` is sorted, so the file's column order is kept.
-        let schema = view.schema();
-        let (b_col, e_col) = view.time_columns();
-        let read: Option<Vec<usize>> = projection.map(|p| {
-            let mut cols: Vec<usize> = p.to_vec();
-            if range.is_some() {
-                cols.extend([schema.index_of(b_col), schema.index_of(e_col)].into_iter().flatten());
-            }
-            cols.sort_unstable();
-            cols.dedup();
-            cols
-        });
-        let read_schema = match &read {
-            Some(c) => Arc::new(schema.project(c)?),
-            None => schema.clone(),
-        };
-        // Positions of the requested columns inside the read batches.
-        let output: Option<Vec<usize>> = projection.map(|p| p.iter().map(|i| read_schema.index_of(schema.field(*i).name()).unwrap_or(0)).collect());
-        let mut out = Vec::new();
-        for slice in self.slices(view.as_ref(), instance, range).await? {
-            for batch in self.materialize(view.as_ref(), instance, slice, read.as_deref()).await?.0 {
-                let batch = match range {
-                    Some(r) => filter_by_time(&batch, b_col, e_col, r)?,
-                    None => batch,
-                };
-                let batch = match &output {
-                    Some(o) => batch.project(o)?,
-                    None => batch,
-                };
-                if batch.num_rows() > 0 {
-                    out.push(batch);
-                }
-            }
-        }
-        Ok(out)
+        let slices = self.slices(view.as_ref(), instance, scan.range).await?;
+        let files: Vec<PartitionFile> = self.fresh_partitions(view.as_ref(), instance, &slices).await?.into_iter().filter_map(|p| p.file).collect();
+        parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)
     }
 }

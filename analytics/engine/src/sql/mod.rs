@@ -9,4 +9,4 @@ mod view_table;
 pub use property_get::PropertyGet;
 pub use session::{make_session, QueryRange};
 pub use view_instance::ViewInstanceFunction;
-pub use view_table::{project_batches, BatchSource, ViewTable};
+pub use view_table::{memory_scan, project_batches, BatchSource, ScanRequest, ViewTable};
