@@ -12,6 +12,9 @@
 //   BENCH_PROCESS_FULL=1   the process scenario at full size: 3600 s at 100,000 events/s (360 M events)
 //   BENCH_PROCESS_SECONDS  its duration (default 3600 with BENCH_PROCESS_FULL=1, else 300)
 //   BENCH_PROCESS_RATE     its events/s (default 100,000)
+//   BENCH_PROCESS_JIT=0    diagnostic: the process scenario's engine without JIT partitions (every
+//                          query decodes the blocks its range selects; "cold" and "warm" then differ
+//                          only by caches outside the engine)
 //   BENCH_LZ4=0            store-only LZ4 frames for the generated blocks (default: real LZ4 compression)
 import { mkdirSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +31,7 @@ const PROCESS_FULL = process.env.BENCH_PROCESS_FULL === '1';
 const PROCESS_SECONDS = Number(process.env.BENCH_PROCESS_SECONDS ?? (PROCESS_FULL ? 3600 : 300));
 const PROCESS_RATE = Number(process.env.BENCH_PROCESS_RATE ?? 100_000);
 const COMPRESS = process.env.BENCH_LZ4 !== '0';
+const PROCESS_JIT = process.env.BENCH_PROCESS_JIT !== '0';
 const PER_BLOCK = 20_000;
 const PG = process.env.MICROMEGAS_TEST_PG_URL ?? process.env.MICROMEGAS_SQL_CONNECTION_STRING;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -279,8 +283,8 @@ async function eventsScenario(results: Results): Promise<void> {
     results.push(`${q.name}_cold_ms`, cold, 'ms', 'duckdb warm, same parquet', duckMs);
     results.push(`${q.name}_warm_ms`, warm, 'ms', 'duckdb warm, same parquet', duckMs);
     const ours = (await engine.queryTable(q.ours)).numRows;
-    console.log(`${(q.name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(cold / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
-    console.log(`${(q.name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(warm / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
+    console.log(`${(name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(cold / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
+    console.log(`${(name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(warm / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
   }
   await lake.close();
 }
@@ -523,7 +527,9 @@ async function processScenario(results: Results): Promise<void> {
   const mid = Math.min(PROCESS_SECONDS, g.endNs / 1e9) / 2;
   const minute = { begin: iso(Math.max(0, mid - 30) * 1e9), end: iso((mid + 30) * 1e9) };
   const hour = { begin: iso(0), end: iso(g.endNs + 1e9) };
-  const engine = await Engine.open({ sqlConnectionString: g.lake.url, objectStoreUri: g.lake.objectStoreUri });
+  const engine = await Engine.open({ sqlConnectionString: g.lake.url, objectStoreUri: g.lake.objectStoreUri, jitPartitions: PROCESS_JIT });
+  if (!PROCESS_JIT) console.log('[process] BENCH_PROCESS_JIT=0: no JIT partitions, rows straight from the blocks each query selects');
+  const pre = PROCESS_JIT ? 'process' : 'process_nojit';
   const queries = [
     { name: 'process_minute_of_logs', range: minute,
       sql: `SELECT time, level, target, msg FROM view_instance('log_entries', '${g.P}') ORDER BY time` },
@@ -538,7 +544,7 @@ async function processScenario(results: Results): Promise<void> {
   console.log(`\n${'case'.padEnd(36)} ${'ours ms'.padStart(10)} ${'target'.padStart(8)} ${'ratio'.padStart(7)}  rows  blocks read / partitions written`);
   for (const q of queries) {
     // Each cold run starts from no partition at all, whatever the queries before it built.
-    await g.lake.client.query('DELETE FROM lakehouse_partitions');
+    if (PROCESS_JIT) await g.lake.client.query('DELETE FROM lakehouse_partitions');
     const s0 = engine.stats();
     const [cold] = await timed(() => engine.queryIpc(q.sql, q.range));
     const s1 = engine.stats();
@@ -547,10 +553,11 @@ async function processScenario(results: Results): Promise<void> {
     const s2 = engine.stats();
     const warm = median(warmRuns);
     const rows = (await engine.queryTable(q.sql, q.range)).numRows;
-    results.push(`${q.name}_cold_ms`, cold, 'ms', 'target', 2000);
-    results.push(`${q.name}_warm_ms`, warm, 'ms', 'target', 200);
-    console.log(`${(q.name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${'2000'.padStart(8)} ${(cold / 2000).toFixed(2).padStart(7)}  ${rows}  ${s1.blocksRead - s0.blocksRead} / ${s1.partitionsWritten - s0.partitionsWritten}`);
-    console.log(`${(q.name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${'200'.padStart(8)} ${(warm / 200).toFixed(2).padStart(7)}  ${rows}  ${s2.blocksRead - s1.blocksRead} / ${s2.partitionsWritten - s1.partitionsWritten}`);
+    const name = q.name.replace(/^process/, pre);
+    results.push(`${name}_cold_ms`, cold, 'ms', 'target', 2000);
+    results.push(`${name}_warm_ms`, warm, 'ms', 'target', 200);
+    console.log(`${(name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${'2000'.padStart(8)} ${(cold / 2000).toFixed(2).padStart(7)}  ${rows}  ${s1.blocksRead - s0.blocksRead} / ${s1.partitionsWritten - s0.partitionsWritten}`);
+    console.log(`${(name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${'200'.padStart(8)} ${(warm / 200).toFixed(2).padStart(7)}  ${rows}  ${s2.blocksRead - s1.blocksRead} / ${s2.partitionsWritten - s1.partitionsWritten}`);
   }
   if (process.env.BENCH_PROCESS_SHOW) {
     for (const q of queries) console.log(q.name, JSON.stringify((await engine.queryRows(q.sql, { ...q.range, limit: 5 })).slice(0, 5)));
