@@ -283,8 +283,8 @@ async function eventsScenario(results: Results): Promise<void> {
     results.push(`${q.name}_cold_ms`, cold, 'ms', 'duckdb warm, same parquet', duckMs);
     results.push(`${q.name}_warm_ms`, warm, 'ms', 'duckdb warm, same parquet', duckMs);
     const ours = (await engine.queryTable(q.ours)).numRows;
-    console.log(`${(name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(cold / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
-    console.log(`${(name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(warm / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
+    console.log(`${(q.name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(cold / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
+    console.log(`${(q.name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(warm / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
   }
   await lake.close();
 }
@@ -553,11 +553,11 @@ async function processScenario(results: Results): Promise<void> {
     const s2 = engine.stats();
     const warm = median(warmRuns);
     const rows = (await engine.queryTable(q.sql, q.range)).numRows;
-    const name = q.name.replace(/^process/, pre);
-    results.push(`${name}_cold_ms`, cold, 'ms', 'target', 2000);
-    results.push(`${name}_warm_ms`, warm, 'ms', 'target', 200);
-    console.log(`${(name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${'2000'.padStart(8)} ${(cold / 2000).toFixed(2).padStart(7)}  ${rows}  ${s1.blocksRead - s0.blocksRead} / ${s1.partitionsWritten - s0.partitionsWritten}`);
-    console.log(`${(name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${'200'.padStart(8)} ${(warm / 200).toFixed(2).padStart(7)}  ${rows}  ${s2.blocksRead - s1.blocksRead} / ${s2.partitionsWritten - s1.partitionsWritten}`);
+    const label = q.name.replace(/^process/, pre);
+    results.push(`${label}_cold_ms`, cold, 'ms', 'target', 2000);
+    results.push(`${label}_warm_ms`, warm, 'ms', 'target', 200);
+    console.log(`${(label + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${'2000'.padStart(8)} ${(cold / 2000).toFixed(2).padStart(7)}  ${rows}  ${s1.blocksRead - s0.blocksRead} / ${s1.partitionsWritten - s0.partitionsWritten}`);
+    console.log(`${(label + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${'200'.padStart(8)} ${(warm / 200).toFixed(2).padStart(7)}  ${rows}  ${s2.blocksRead - s1.blocksRead} / ${s2.partitionsWritten - s1.partitionsWritten}`);
   }
   if (process.env.BENCH_PROCESS_SHOW) {
     for (const q of queries) console.log(q.name, JSON.stringify((await engine.queryRows(q.sql, { ...q.range, limit: 5 })).slice(0, 5)));
