@@ -15,8 +15,10 @@
 //   BENCH_PROCESS_JIT=0    diagnostic: the process scenario's engine without JIT partitions (every
 //                          query decodes the blocks its range selects; "cold" and "warm" then differ
 //                          only by caches outside the engine)
+//   BENCH_KEEP_LAKE=1      keep each scenario's object-store directory (default: removed at its end;
+//                          a full-size process run leaves ~6 GB)
 //   BENCH_LZ4=0            store-only LZ4 frames for the generated blocks (default: real LZ4 compression)
-import { mkdirSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -286,7 +288,13 @@ async function eventsScenario(results: Results): Promise<void> {
     console.log(`${(q.name + ' cold').padEnd(36)} ${cold.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(cold / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
     console.log(`${(q.name + ' warm').padEnd(36)} ${warm.toFixed(1).padStart(10)} ${duckMs.toFixed(1).padStart(10)} ${(warm / duckMs).toFixed(2).padStart(7)}  ${ours}/${duckRows}`);
   }
+  await closeLake(lake);
+}
+
+async function closeLake(lake: TestLake): Promise<void> {
   await lake.close();
+  if (process.env.BENCH_KEEP_LAKE !== '1') rmSync(lake.storeDir, { recursive: true, force: true });
+  else console.log(`kept ${lake.storeDir}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -562,7 +570,7 @@ async function processScenario(results: Results): Promise<void> {
   if (process.env.BENCH_PROCESS_SHOW) {
     for (const q of queries) console.log(q.name, JSON.stringify((await engine.queryRows(q.sql, { ...q.range, limit: 5 })).slice(0, 5)));
   }
-  await g.lake.close();
+  await closeLake(g.lake);
 }
 
 async function main() {
