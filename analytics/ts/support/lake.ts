@@ -1,8 +1,10 @@
 // A throwaway lake for the TypeScript tests: a fresh database on MICROMEGAS_TEST_PG_URL with the
 // ingestion schema, a temporary file:// object store, and blocks encoded here with a minimal
-// CBOR writer and store-only LZ4 frames (uncompressed blocks are valid LZ4 frame content).
+// CBOR writer and store-only LZ4 frames (uncompressed blocks are valid LZ4 frame content), or
+// really compressed LZ4 frames when asked, as producers send them.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { compressSync } from 'lz4-napi';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,21 +32,44 @@ export function cbor(v: Cbor): Buffer {
   return Buffer.concat([Buffer.from(head(5, entries.length)), ...entries.flatMap(([k, x]) => [cbor(k), cbor(x)])]);
 }
 
-/** LZ4 frame (FLG 0x60, BD 0x40: header checksum 0x82) whose blocks are stored uncompressed. */
-export function lz4StoreOnly(data: Buffer): Buffer {
+/**
+ * LZ4 frame (FLG 0x60: independent blocks, no checksum; BD 0x40: 64 KiB blocks; header checksum
+ * 0x82) whose blocks are stored uncompressed, or compressed when `compressBlock` is given (a
+ * block that would not shrink is stored, as LZ4F does).
+ */
+export function lz4StoreOnly(data: Buffer, compressBlock?: (chunk: Buffer) => Buffer): Buffer {
   const parts: Buffer[] = [Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82])];
   for (let i = 0; i < data.length; i += 65536) {
     const chunk = data.subarray(i, i + 65536);
+    const packed = compressBlock?.(chunk);
     const size = Buffer.alloc(4);
-    size.writeUInt32LE((chunk.length | 0x80000000) >>> 0);
-    parts.push(size, chunk);
+    if (packed && packed.length < chunk.length) {
+      size.writeUInt32LE(packed.length);
+      parts.push(size, packed);
+    } else {
+      size.writeUInt32LE((chunk.length | 0x80000000) >>> 0);
+      parts.push(size, chunk);
+    }
   }
   parts.push(Buffer.alloc(4));
   return Buffer.concat(parts);
 }
 
-export function payload(deps: Buffer, objs: Buffer): Buffer {
-  return cbor({ dependencies: lz4StoreOnly(deps), objects: lz4StoreOnly(objs) });
+/**
+ * A compressed LZ4 frame laid out as producers write it: the Unreal plugin (LZ4F_compressFrame,
+ * default preferences) and our native SDK both use 64 KiB blocks. Each block is compressed by
+ * lz4-napi (lz4_flex's block compressor; `compressSync` prepends the 4-byte original size, which
+ * a frame block does not carry). lz4-napi's own `compressFrameSync` picks the block size from
+ * the input (1-4 MiB blocks for our buffers), which no producer does.
+ */
+export function lz4Compressed(data: Buffer): Buffer {
+  return lz4StoreOnly(data, (chunk) => compressSync(chunk).subarray(4));
+}
+
+/** The stored block payload; `compress` uses real LZ4 frames instead of store-only ones. */
+export function payload(deps: Buffer, objs: Buffer, compress = false): Buffer {
+  const frame = compress ? lz4Compressed : lz4StoreOnly;
+  return cbor({ dependencies: frame(deps), objects: frame(objs) });
 }
 
 export const m = (name: string, type_name: string, offset: number, size: number, is_reference: boolean) => ({ name, type_name, offset, size, is_reference });
@@ -111,6 +136,28 @@ export function threadSpanBlock(spans: { name: string; begin: bigint; end: bigin
 
 export const T0 = new Date('2026-11-24T12:00:00Z');
 
+/** Where a process started and how its ticks run (reference §5); defaults: T0, ticks = ns. */
+export interface ProcessClock {
+  startTime?: Date;
+  startTicks?: number;
+  tscFrequency?: number;
+}
+
+/** One block for `addBlocks`: times are absolute, ticks relative to process start. */
+export interface BlockRow {
+  processId: string;
+  streamId: string;
+  body: Buffer;
+  nbObjects: number;
+  objectOffset: number;
+  beginTime: Date;
+  beginTicks: number;
+  endTime: Date;
+  endTicks: number;
+  /** When the gateway recorded it; a live process's blocks arrive shortly after `endTime`. */
+  insertTime: Date;
+}
+
 export class TestLake {
   private constructor(readonly client: pg.Client, readonly url: string, readonly storeDir: string) {}
 
@@ -133,10 +180,11 @@ export class TestLake {
     return `file://${this.storeDir}`;
   }
 
-  async addProcess(processId: string, exe: string): Promise<void> {
+  async addProcess(processId: string, exe: string, clock: ProcessClock = {}): Promise<void> {
+    const start = clock.startTime ?? T0;
     await this.client.query(
-      `INSERT INTO processes VALUES ($1, $2, 'bob', 'Bob', 'host-2', 'linux', 'cpu', 1000000000, $3, 0, $3, NULL, '{}')`,
-      [processId, exe, T0],
+      `INSERT INTO processes VALUES ($1, $2, 'bob', 'Bob', 'host-2', 'linux', 'cpu', $4, $3, $5, $3, NULL, '{}')`,
+      [processId, exe, start, clock.tscFrequency ?? 1000000000, clock.startTicks ?? 0],
     );
   }
 
@@ -144,8 +192,8 @@ export class TestLake {
     await this.addStream(streamId, processId, RUST_LOG_DEPS, RUST_LOG_OBJS, 'log');
   }
 
-  async addStream(streamId: string, processId: string, deps: Buffer, objs: Buffer, tag: string): Promise<void> {
-    await this.client.query(`INSERT INTO streams VALUES ($1, $2, $3, $4, ARRAY[$6::text], '{}', $5)`, [streamId, processId, deps, objs, T0, tag]);
+  async addStream(streamId: string, processId: string, deps: Buffer, objs: Buffer, tag: string, insertTime: Date = T0): Promise<void> {
+    await this.client.query(`INSERT INTO streams VALUES ($1, $2, $3, $4, ARRAY[$6::text], '{}', $5)`, [streamId, processId, deps, objs, insertTime, tag]);
   }
 
   /** Stores the payload in upstream's layout and records the block (times in seconds after T0). */
@@ -158,6 +206,33 @@ export class TestLake {
     await this.client.query(
       `INSERT INTO blocks VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, $9, $10, NULL, NULL)`,
       [blockId, streamId, processId, at(beginS), Math.round(beginS * 1e9), at(endS), Math.round(endS * 1e9), nbObjects, body.length, at(endS), objectOffset],
+    );
+  }
+
+  /**
+   * Stores many payloads (upstream's layout, one file each) and records them with one
+   * multi-row INSERT per call: the way to load hours of blocks without a round trip per block.
+   */
+  async addBlocks(rows: BlockRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const dirs = new Set<string>();
+    const params: unknown[] = [];
+    const values: string[] = [];
+    for (const r of rows) {
+      const blockId = randomUUID();
+      const dir = join(this.storeDir, 'blobs', r.processId, r.streamId);
+      if (!dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        dirs.add(dir);
+      }
+      writeFileSync(join(dir, blockId), r.body);
+      const p = params.length;
+      values.push(`(${Array.from({ length: 11 }, (_, i) => `$${p + i + 1}`).join(', ')}, NULL, NULL)`);
+      params.push(blockId, r.streamId, r.processId, r.beginTime, r.beginTicks, r.endTime, r.endTicks, r.nbObjects, r.objectOffset, r.body.length, r.insertTime);
+    }
+    await this.client.query(
+      `INSERT INTO blocks(block_id, stream_id, process_id, begin_time, begin_ticks, end_time, end_ticks, nb_objects, object_offset, payload_size, insert_time, payload_object, payload_offset) VALUES ${values.join(', ')}`,
+      params,
     );
   }
 
