@@ -89,6 +89,8 @@ const p = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: tr
 const ours = roundRobin({
   floor: (i) => floor(i),
   floor2: (i) => mm.rawBinding.floor2(3, i),
+  // The same empty call, reading the 24-char message to a stack buffer: what any string argument costs.
+  floor_string: (i) => mm.rawBinding.floorStringUtf16(dyn[i & 63]),
   static_log: () => log.info('hello world'),
   static_log_handle: () => hello(),
   dynamic_log_24: (i) => log.write('info', dyn[i & 63]),
@@ -155,6 +157,7 @@ pair('static_log', ours.static_log, 'pino.info', peers.pino_info);
 pair('static_log_handle', ours.static_log_handle, 'napi_floor', ours.floor);
 pair('static_log_handle', ours.static_log_handle, 'pino.info', peers.pino_info);
 pair('dynamic_log_24', ours.dynamic_log_24, 'napi_floor', ours.floor);
+pair('dynamic_log_24', ours.dynamic_log_24, 'napi_floor reading the same string (utf16)', ours.floor_string);
 pair('dynamic_log_24', ours.dynamic_log_24, 'pino.info', peers.pino_info);
 pair('metric', ours.metric, 'napi_floor', ours.floor);
 pair('metric', ours.metric, 'napi_floor (id, double)', ours.floor2);

@@ -213,3 +213,66 @@ impl<'a> EventRef<'a> {
         }
     }
 }
+
+/// Past this many types a cache stops growing (and its misses resolve by name).
+const MAX_CACHED_TYPES: usize = 32;
+
+/// Member positions of `names`, resolved once per event type: views read the same few members of
+/// every event, and finding them by name each time would compare strings per event.
+pub struct MemberIndex<const N: usize> {
+    names: [&'static str; N],
+    /// A stream has few event types: a short list searched by identity beats hashing.
+    types: Vec<(*const Udt, [Option<usize>; N])>,
+}
+
+impl<const N: usize> MemberIndex<N> {
+    pub fn new(names: [&'static str; N]) -> Self {
+        Self { names, types: Vec::new() }
+    }
+
+    /// Types are identified by address: call between streams, whose type tables differ.
+    pub fn clear(&mut self) {
+        self.types.clear();
+    }
+
+    pub fn of(&mut self, e: &EventRef) -> [Option<usize>; N] {
+        let key = e.udt as *const Udt;
+        if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
+            return *p;
+        }
+        let p = self.names.map(|n| e.member_index(n));
+        if self.types.len() < MAX_CACHED_TYPES {
+            self.types.push((key, p));
+        }
+        p
+    }
+}
+
+/// The same for dependency objects (descriptors): objects built from one type share the `Arc` of
+/// its name and list their members in the same order.
+pub struct ObjectIndex<const N: usize> {
+    names: [&'static str; N],
+    types: Vec<(*const u8, [Option<usize>; N])>,
+}
+
+impl<const N: usize> ObjectIndex<N> {
+    pub fn new(names: [&'static str; N]) -> Self {
+        Self { names, types: Vec::new() }
+    }
+
+    pub fn clear(&mut self) {
+        self.types.clear();
+    }
+
+    pub fn of(&mut self, o: &Object) -> [Option<usize>; N] {
+        let key = Arc::as_ptr(&o.type_name) as *const u8;
+        if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
+            return *p;
+        }
+        let p = self.names.map(|n| o.members.iter().position(|(m, _)| &**m == n));
+        if self.types.len() < MAX_CACHED_TYPES {
+            self.types.push((key, p));
+        }
+        p
+    }
+}

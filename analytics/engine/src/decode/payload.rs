@@ -2,7 +2,6 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use ciborium::value::Value as Cbor;
-use std::io::Read;
 
 /// The two decompressed transit buffers of one block.
 pub struct BlockBuffers {
@@ -44,7 +43,10 @@ fn cbor_bytes(v: &Cbor) -> Result<Vec<u8>> {
     }
 }
 
-/// Decompresses a whole LZ4 frame (magic 04 22 4D 18); any block size, mode and checksum option.
+/// Decompresses a whole LZ4 frame (magic 04 22 4D 18): linked or independent blocks of any
+/// maximum size, with their optional checksums verified. Blocks are decoded straight into one
+/// growing buffer (a linked block reads the previous 64 KiB of it as its dictionary), so no byte
+/// is copied twice and no buffer is sized by the frame's maximum block size.
 pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
     if frame.len() < 4 || frame[..4] != [0x04, 0x22, 0x4d, 0x18] {
         bail!(
@@ -53,9 +55,134 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
             frame.len()
         );
     }
-    let mut out = Vec::with_capacity(frame.len() * 4);
-    lz4_flex::frame::FrameDecoder::new(frame)
-        .read_to_end(&mut out)
-        .map_err(|e| anyhow!("corrupt LZ4 frame ({} bytes): {e}", frame.len()))?;
+    let corrupt = |what: &str| anyhow!("corrupt LZ4 frame ({} bytes): {what}", frame.len());
+    let u32_at = |pos: usize, what: &str| -> Result<u32> {
+        let b = frame.get(pos..pos + 4).ok_or_else(|| corrupt(&format!("truncated before its {what}")))?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let (&flg, &bd) = (frame.get(4).ok_or_else(|| corrupt("no frame descriptor"))?, frame.get(5).ok_or_else(|| corrupt("no frame descriptor"))?);
+    if flg >> 6 != 1 {
+        return Err(corrupt(&format!("unsupported frame version {}", flg >> 6)));
+    }
+    if flg & 0x01 != 0 {
+        return Err(corrupt("frames with a dictionary id are not supported"));
+    }
+    let (linked, block_checksums, content_checksum) = (flg & 0x20 == 0, flg & 0x10 != 0, flg & 0x04 != 0);
+    let max_block = match (bd >> 4) & 7 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        n => return Err(corrupt(&format!("invalid block maximum size code {n}"))),
+    };
+    let mut pos = 6;
+    let content_size = if flg & 0x08 != 0 {
+        let b = frame.get(6..14).ok_or_else(|| corrupt("truncated content size"))?;
+        pos = 14;
+        Some(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    } else {
+        None
+    };
+    let hc = *frame.get(pos).ok_or_else(|| corrupt("no header checksum"))?;
+    if (twox_hash::XxHash32::oneshot(0, &frame[4..pos]) >> 8) as u8 != hc {
+        return Err(corrupt("header checksum mismatch"));
+    }
+    pos += 1;
+    // `out` is zero-filled ahead of `end` in doubling steps, so each byte is zeroed once.
+    let mut out: Vec<u8> = Vec::new();
+    let mut end = 0usize;
+    loop {
+        let size = u32_at(pos, "next block size")?;
+        pos += 4;
+        if size == 0 {
+            break;
+        }
+        let len = (size & 0x7fff_ffff) as usize;
+        if len > max_block {
+            return Err(corrupt(&format!("block of {len} bytes over the frame's maximum {max_block}")));
+        }
+        let data = frame.get(pos..pos + len).ok_or_else(|| corrupt("truncated block"))?;
+        pos += len;
+        if block_checksums {
+            if twox_hash::XxHash32::oneshot(0, data) != u32_at(pos, "block checksum")? {
+                return Err(corrupt("block checksum mismatch"));
+            }
+            pos += 4;
+        }
+        if out.len() < end + max_block {
+            out.resize((out.len() * 2).max(end + max_block), 0);
+        }
+        let (before, after) = out.split_at_mut(end);
+        let written = if size & 0x8000_0000 != 0 {
+            after[..len].copy_from_slice(data);
+            Ok(len)
+        } else if linked && end > 0 {
+            lz4_flex::block::decompress_into_with_dict(data, &mut after[..max_block], &before[end.saturating_sub(64 << 10)..])
+        } else {
+            lz4_flex::block::decompress_into(data, &mut after[..max_block])
+        }
+        .map_err(|e| corrupt(&e.to_string()))?;
+        end += written;
+    }
+    out.truncate(end);
+    if content_checksum && twox_hash::XxHash32::oneshot(0, &out) != u32_at(pos, "content checksum")? {
+        return Err(corrupt("content checksum mismatch"));
+    }
+    if content_size.is_some_and(|n| n != end as u64) {
+        return Err(corrupt(&format!("content size says {} bytes, blocks hold {end}", content_size.unwrap_or(0))));
+    }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::try_lz4_frame_decompress;
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    use std::io::Write;
+
+    /// Compressible but not trivial: repeats at distances that cross 64 KiB block boundaries.
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n).map(|i| ((i * 7919) % 251) as u8 ^ ((i / 70_000) as u8)).collect()
+    }
+
+    fn frame(data: &[u8], info: FrameInfo) -> Vec<u8> {
+        let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn every_block_size_mode_and_checksum_option_round_trips() {
+        let data = sample(600_000);
+        for size in [BlockSize::Max64KB, BlockSize::Max256KB, BlockSize::Max1MB, BlockSize::Max4MB] {
+            for mode in [BlockMode::Linked, BlockMode::Independent] {
+                for checksums in [false, true] {
+                    let info = FrameInfo::new()
+                        .block_size(size)
+                        .block_mode(mode)
+                        .block_checksums(checksums)
+                        .content_checksum(checksums)
+                        .content_size(checksums.then_some(data.len() as u64));
+                    let f = frame(&data, info);
+                    assert_eq!(try_lz4_frame_decompress(&f).unwrap(), data, "{size:?} {mode:?} checksums {checksums}");
+                }
+            }
+        }
+        assert_eq!(try_lz4_frame_decompress(&frame(&[], FrameInfo::new())).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn corruption_and_truncation_are_errors() {
+        let data = sample(200_000);
+        let f = frame(&data, FrameInfo::new().block_checksums(true).content_checksum(true));
+        for cut in [5, 7, 12, f.len() / 2, f.len() - 5, f.len() - 1] {
+            assert!(try_lz4_frame_decompress(&f[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad = f.clone();
+        bad[f.len() / 2] ^= 0x40;
+        assert!(try_lz4_frame_decompress(&bad).is_err(), "flipped byte in a checksummed block");
+        let mut bad_header = f.clone();
+        bad_header[5] ^= 0x10;
+        assert!(try_lz4_frame_decompress(&bad_header).unwrap_err().to_string().contains("LZ4"));
+    }
 }

@@ -29,40 +29,63 @@ impl Object {
         self.members.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 
+    /// Member at a position found once per type (see [`super::ObjectIndex`]).
+    pub fn at(&self, i: Option<usize>) -> Option<&Value> {
+        self.members.get(i?).map(|(_, v)| v)
+    }
+
     pub fn get_str(&self, name: &str) -> Option<&Arc<str>> {
-        match self.get(name) {
-            Some(Value::String(s)) => Some(s),
+        self.get(name)?.as_str()
+    }
+
+    pub fn get_object(&self, name: &str) -> Option<&Arc<Object>> {
+        self.get(name)?.as_object()
+    }
+
+    pub fn get_u32(&self, name: &str) -> Option<u32> {
+        self.get(name)?.as_u32()
+    }
+
+    pub fn get_i64(&self, name: &str) -> Option<i64> {
+        self.get(name)?.as_i64()
+    }
+
+    pub fn get_u64(&self, name: &str) -> Option<u64> {
+        self.get_i64(name).map(|v| v as u64)
+    }
+}
+
+impl Value {
+    pub fn as_str(&self) -> Option<&Arc<str>> {
+        match self {
+            Value::String(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn get_object(&self, name: &str) -> Option<&Arc<Object>> {
-        match self.get(name) {
-            Some(Value::Object(o)) => Some(o),
+    pub fn as_object(&self) -> Option<&Arc<Object>> {
+        match self {
+            Value::Object(o) => Some(o),
             _ => None,
         }
     }
 
     /// `u32` accepts U8 and U32, like upstream's widening rules.
-    pub fn get_u32(&self, name: &str) -> Option<u32> {
-        match self.get(name) {
-            Some(Value::U8(v)) => Some(*v as u32),
-            Some(Value::U32(v)) => Some(*v),
+    pub fn as_u32(&self) -> Option<u32> {
+        match self {
+            Value::U8(v) => Some(*v as u32),
+            Value::U32(v) => Some(*v),
             _ => None,
         }
     }
 
     /// `i64` accepts U64 and I64 (ticks are `uint64` in Unreal metadata, `i64` in Rust's).
-    pub fn get_i64(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Some(Value::U64(v)) => Some(*v as i64),
-            Some(Value::I64(v)) => Some(*v),
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::U64(v) => Some(*v as i64),
+            Value::I64(v) => Some(*v),
             _ => None,
         }
-    }
-
-    pub fn get_u64(&self, name: &str) -> Option<u64> {
-        self.get_i64(name).map(|v| v as u64)
     }
 }
 

@@ -14,7 +14,7 @@ pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
 use crate::metadata::{BlockRow, HourSummary};
 use crate::sql::{memory_scan, project_batches, BatchSource, ScanRequest};
 use crate::time::TimeRange;
-use crate::views::{load_stream_blocks, Instance, View, ViewContext, ViewSource};
+use crate::views::{build_rows, load_stream_blocks, Instance, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
@@ -196,16 +196,17 @@ impl Lakehouse {
         let streams = load_stream_blocks(&self.ctx, &filter).await?;
         let used: Vec<&BlockRow> = streams.iter().flat_map(|s| s.blocks.iter().map(|(b, _)| b)).collect();
         let hash = source_hash(used.len() as i64, used.iter().map(|b| b.nb_objects as i64).sum());
-        let batch = view.rows_from_blocks(&streams, None)?;
-        let file = self.record(view, instance, slice, &batch, hash).await?;
+        let batches = build_rows(view, &streams, None)?;
+        let file = self.record(view, instance, slice, &batches, hash).await?;
         self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
-        Ok(Partition { file, rows: batch.num_rows() as u64, built: true })
+        Ok(Partition { file, rows: batches.iter().map(|b| b.num_rows() as u64).sum(), built: true })
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
     /// listed in `temporary_files` for deletion after a grace period (queries may still read them).
-    async fn record(&self, view: &dyn View, instance: &Instance, slice: Slice, batch: &RecordBatch, hash: Vec<u8>) -> Result<Option<PartitionFile>> {
-        let (file_path, file_size) = if batch.num_rows() == 0 {
+    async fn record(&self, view: &dyn View, instance: &Instance, slice: Slice, batches: &[RecordBatch], hash: Vec<u8>) -> Result<Option<PartitionFile>> {
+        let num_rows = batches.iter().map(|b| b.num_rows() as i64).sum::<i64>();
+        let (file_path, file_size) = if num_rows == 0 {
             (None, 0i64)
         } else {
             let path = format!(
@@ -216,13 +217,13 @@ impl Lakehouse {
                 slice.0.format("%H-%M-%S"),
                 uuid::Uuid::new_v4()
             );
-            let bytes = write_parquet(batch)?;
+            let bytes = write_parquet(view, batches)?;
             let size = bytes.len() as i64;
             self.ctx.store.put(&Path::from(path.as_str()), bytes.into()).await.with_context(|| format!("writing {path}"))?;
             (Some(path), size)
         };
         let (b_col, e_col) = view.time_columns();
-        let (min_t, max_t) = event_bounds(batch, b_col, e_col);
+        let (min_t, max_t) = event_bounds(batches, b_col, e_col);
         let lock_key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -230,7 +231,6 @@ impl Lakehouse {
             h.finish() as i64
         };
         let schema_hash = vec![view.schema_version()];
-        let num_rows = batch.num_rows() as i64;
         self.client.batch_execute("BEGIN").await?;
         let r = async {
             self.client.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key]).await?;
@@ -274,22 +274,28 @@ impl Lakehouse {
     }
 }
 
-fn event_bounds(batch: &RecordBatch, b_col: &str, e_col: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+fn event_bounds(batches: &[RecordBatch], b_col: &str, e_col: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     use datafusion::arrow::array::TimestampNanosecondArray;
-    let get = |n: &str| batch.column_by_name(n).and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>().cloned());
-    let min = get(b_col).and_then(|a| a.values().iter().min().copied()).map(DateTime::from_timestamp_nanos);
-    let max = get(e_col).and_then(|a| a.values().iter().max().copied()).map(DateTime::from_timestamp_nanos);
-    (min, max)
+    let times = |b: &RecordBatch, n: &str| b.column_by_name(n).and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>().cloned());
+    let min = batches.iter().filter_map(|b| times(b, b_col)?.values().iter().min().copied()).min();
+    let max = batches.iter().filter_map(|b| times(b, e_col)?.values().iter().max().copied()).max();
+    (min.map(DateTime::from_timestamp_nanos), max.map(DateTime::from_timestamp_nanos))
 }
 
-/// LZ4_RAW pages and 128 Ki-row groups, like upstream.
-fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::LZ4_RAW)
-        .set_max_row_group_row_count(Some(128 * 1024))
-        .build();
-    let mut w = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))?;
-    w.write(batch)?;
+/// LZ4_RAW pages and 128 Ki-row groups, like upstream. Free text gets no min/max statistics:
+/// nothing prunes on it, and computing them compares every value.
+fn write_parquet(view: &dyn View, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    use datafusion::parquet::file::properties::EnabledStatistics;
+    use datafusion::parquet::schema::types::ColumnPath;
+    let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(128 * 1024));
+    for text in ["msg", "properties", "process_properties"] {
+        props = props.set_column_statistics_enabled(ColumnPath::from(text), EnabledStatistics::None);
+    }
+    let props = props.build();
+    let mut w = ArrowWriter::try_new(Vec::new(), view.schema(), Some(props))?;
+    for b in batches {
+        w.write(b)?;
+    }
     Ok(w.into_inner()?)
 }
 
@@ -304,7 +310,9 @@ impl BatchSource for Lakehouse {
     /// pruned by the time range and the query's filters, and decoding runs in the plan's
     /// partitions, pipelined with what consumes it.
     async fn scan(&self, state: &dyn Session, view: &Arc<dyn View>, instance: &Instance, scan: &ScanRequest<'_>) -> Result<Arc<dyn ExecutionPlan>> {
-        if view.source() == ViewSource::Metadata {
+        // Metadata views are read fresh. A whole-instance partition (a stream's call tree) holds
+        // the stream's entire life, so a query over a time range decodes just the blocks in range.
+        if view.source() == ViewSource::Metadata || (!view.hourly_partitions() && scan.range.is_some()) {
             return memory_scan(state, view.schema(), scan.projection, self.batches(view, instance, scan.range, scan.projection).await?);
         }
         let slices = self.slices(view.as_ref(), instance, scan.range).await?;

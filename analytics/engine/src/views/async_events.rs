@@ -60,6 +60,10 @@ impl View for AsyncEventsView {
         batches_from_blocks(self, ctx, instance, range).await
     }
 
+    fn rows_per_event(&self) -> bool {
+        true
+    }
+
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
         let mut stream_id = DictBuilder::new();
         let mut block_id = DictBuilder::new();

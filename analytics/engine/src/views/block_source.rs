@@ -42,7 +42,41 @@ pub async fn batches_from_blocks<V: View + ?Sized>(
     };
     let filter = BlockFilter { process_id, tag: Some(tag.into()), range, ..Default::default() };
     let streams = load_stream_blocks(ctx, &filter).await?;
-    Ok(vec![view.rows_from_blocks(&streams, range)?])
+    build_rows(view, &streams, range)
+}
+
+/// A view's rows from `streams`. Views whose rows come one per event are built on every core:
+/// the blocks are dealt in contiguous chunks, one per core, and come back in block order.
+pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: Option<crate::time::TimeRange>) -> Result<Vec<RecordBatch>> {
+    let total: usize = streams.iter().map(|s| s.blocks.len()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !view.rows_per_event() || cores < 2 || total < 2 {
+        return Ok(vec![view.rows_from_blocks(streams, range)?]);
+    }
+    let per_chunk = total.div_ceil(cores.min(total));
+    let mut chunks: Vec<Vec<StreamBlocks>> = Vec::new();
+    let (mut chunk, mut in_chunk) = (Vec::new(), 0);
+    for s in streams {
+        let mut rest = &s.blocks[..];
+        while !rest.is_empty() {
+            let take = (per_chunk - in_chunk).min(rest.len());
+            let blocks = rest[..take].to_vec();
+            chunk.push(StreamBlocks { process: s.process.clone(), stream: s.stream.clone(), types: s.types.clone(), converter: s.converter, blocks });
+            rest = &rest[take..];
+            in_chunk += take;
+            if in_chunk == per_chunk {
+                chunks.push(std::mem::take(&mut chunk));
+                in_chunk = 0;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks.iter().map(|c| scope.spawn(move || view.rows_from_blocks(c, range))).collect();
+        workers.into_iter().map(|w| w.join().map_err(|_| anyhow::anyhow!("a row-building thread panicked"))?).collect()
+    })
 }
 
 pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Result<Vec<StreamBlocks>> {

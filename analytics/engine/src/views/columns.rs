@@ -1,9 +1,57 @@
 //! Column types and builders shared by the views.
 
-use datafusion::arrow::array::{StringDictionaryBuilder, TimestampNanosecondBuilder};
+use datafusion::arrow::array::{DictionaryArray, Int32Array, StringBuilder, TimestampNanosecondBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, TimeUnit};
 
-pub type DictBuilder = StringDictionaryBuilder<Int32Type>;
+/// Builds a `Dictionary(Int32, Utf8)` column. A row that repeats the previous row's value (the
+/// source columns for a whole block, a target or a property set most of the time) costs one
+/// comparison instead of hashing the string.
+pub struct DictBuilder {
+    keys: Vec<i32>,
+    values: StringBuilder,
+    index: HashMap<Box<str>, i32, ahash::RandomState>,
+    last: Option<i32>,
+}
+
+impl Default for DictBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DictBuilder {
+    pub fn new() -> Self {
+        Self { keys: Vec::new(), values: StringBuilder::new(), index: HashMap::default(), last: None }
+    }
+
+    fn value(&self, key: i32) -> &[u8] {
+        let o = self.values.offsets_slice();
+        &self.values.values_slice()[o[key as usize] as usize..o[key as usize + 1] as usize]
+    }
+
+    pub fn append_value(&mut self, v: &str) {
+        let key = match self.last {
+            Some(k) if self.value(k) == v.as_bytes() => k,
+            _ => {
+                let next = self.index.len() as i32;
+                let k = *self.index.entry(v.into()).or_insert(next);
+                if k == next {
+                    self.values.append_value(v);
+                }
+                self.last = Some(k);
+                k
+            }
+        };
+        self.keys.push(key);
+    }
+
+    pub fn finish(&mut self) -> DictionaryArray<Int32Type> {
+        let keys = Int32Array::from(std::mem::take(&mut self.keys));
+        self.index.clear();
+        self.last = None;
+        DictionaryArray::try_new(keys, std::sync::Arc::new(self.values.finish())).expect("keys index the values they were built with")
+    }
+}
 
 /// `Timestamp(Nanosecond, "+00:00")`.
 pub fn ts_type() -> DataType {

@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, Object, Value};
+use crate::decode::{EventRef, MemberIndex, Object, ObjectIndex};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -42,27 +42,53 @@ fn level_from_name(name: &str) -> Option<i32> {
     }
 }
 
-/// Reads a log event generically: members on the event win, then the call-site descriptor.
-/// Strings are borrowed from the block whenever they are UTF-8.
-fn log_fields<'a>(e: &EventRef<'a>) -> Option<(i64, i32, Cow<'a, str>, Cow<'a, str>, Option<&'a Arc<Object>>)> {
-    let time = e.get_i64("time")?;
-    let desc = e.get_object("desc");
-    let from_desc = |key: &str| desc.and_then(|d| d.get_str(key)).map(|s| Cow::Borrowed(&**s));
-    let msg = e.get_str("msg").or_else(|| from_desc("fmt_str"))?;
-    let mut level = e.get_u32("level").or_else(|| desc.and_then(|d| d.get_u32("level"))).unwrap_or(0) as i32;
-    let mut target = e.get_str("target").or_else(|| from_desc("target")).unwrap_or(Cow::Borrowed(""));
-    let props = e.get_object("properties");
-    if e.type_name() == "TaggedLogString" {
-        if let Some(p) = props {
-            if let Some(Value::String(t)) = p.get("target") {
-                target = Cow::Borrowed(&**t);
-            }
-            if let Some(l) = p.get_str("level").and_then(|l| level_from_name(l)) {
-                level = l;
-            }
+/// One log row's fields, borrowed from the block whenever the text is UTF-8.
+type LogFields<'a> = (i64, i32, Cow<'a, str>, Cow<'a, str>, Option<&'a Arc<Object>>);
+
+/// Reads log events generically: members on the event win, then the call-site descriptor.
+/// Member positions are resolved once per event and descriptor type.
+struct LogReader {
+    event: MemberIndex<6>,
+    desc: ObjectIndex<3>,
+}
+
+impl LogReader {
+    fn new() -> Self {
+        Self {
+            event: MemberIndex::new(["time", "desc", "msg", "level", "target", "properties"]),
+            desc: ObjectIndex::new(["fmt_str", "level", "target"]),
         }
     }
-    Some((time, level, target, msg, props))
+
+    /// Between streams (positions are keyed by type identity).
+    fn clear(&mut self) {
+        self.event.clear();
+        self.desc.clear();
+    }
+
+    fn read<'a>(&mut self, e: &EventRef<'a>) -> Option<LogFields<'a>> {
+        let [time, desc, msg, level, target, props] = self.event.of(e);
+        let get = |i: Option<usize>| e.member(i?);
+        let time = get(time)?.as_i64()?;
+        let desc = get(desc).and_then(|v| v.as_object());
+        let [d_fmt, d_level, d_target] = desc.map_or([None; 3], |d| self.desc.of(d));
+        let from_desc = |i: Option<usize>| desc?.at(i)?.as_str().map(|s| Cow::Borrowed(&**s));
+        let msg = get(msg).and_then(|v| v.as_str()).or_else(|| from_desc(d_fmt))?;
+        let mut level = get(level).and_then(|v| v.as_u32()).or_else(|| desc?.at(d_level)?.as_u32()).unwrap_or(0) as i32;
+        let mut target = get(target).and_then(|v| v.as_str()).or_else(|| from_desc(d_target)).unwrap_or(Cow::Borrowed(""));
+        let props = get(props).and_then(|v| v.as_object());
+        if e.type_name() == "TaggedLogString" {
+            if let Some(p) = props {
+                if let Some(t) = p.get_str("target") {
+                    target = Cow::Borrowed(&**t);
+                }
+                if let Some(l) = p.get_str("level").and_then(|l| level_from_name(l)) {
+                    level = l;
+                }
+            }
+        }
+        Some((time, level, target, msg, props))
+    }
 }
 
 #[async_trait]
@@ -94,6 +120,10 @@ impl View for LogEntriesView {
         batches_from_blocks(self, ctx, instance, range).await
     }
 
+    fn rows_per_event(&self) -> bool {
+        true
+    }
+
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();
@@ -103,7 +133,9 @@ impl View for LogEntriesView {
         let mut properties = DictBuilder::new();
         let mut process_properties = DictBuilder::new();
         let mut props_json = PropertiesJson::default();
+        let mut reader = LogReader::new();
         for sb in streams {
+            reader.clear();
             let p = &sb.process;
             let mut current_block = String::new();
             decode_stream_blocks(sb, |block, _, e| {
@@ -111,7 +143,7 @@ impl View for LogEntriesView {
                     current_block.clone_from(&block.block_id);
                     props_json.clear();
                 }
-                let Some((ticks, lvl, tgt, text, props)) = log_fields(e) else { return };
+                let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
                 let t = sb.converter.ticks_to_ns(ticks);
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;

@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, Object, ValueRef};
+use crate::decode::{EventRef, MemberIndex, Object, ObjectIndex, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -38,29 +38,50 @@ struct Measure<'a> {
     properties: Option<&'a Arc<Object>>,
 }
 
-/// Reads a metric event: `value` and `time` on the event, name/unit/target on `desc`, overridden
-/// by the tagged events' properties. Integer values in `ticks` become seconds.
-fn measure<'a>(e: &EventRef<'a>, converter: &TickConverter) -> Option<Measure<'a>> {
-    let time = e.get_i64("time")?;
-    let desc = e.get_object("desc")?;
-    let props = e.get_object("properties");
-    let from = |key: &str| -> &'a str {
-        props.and_then(|p| p.get_str(key)).or_else(|| desc.get_str(key)).map_or("", |s| &**s)
-    };
-    let (target, name, mut unit) = (from("target"), from("name"), from("unit"));
-    let value = match e.get("value")? {
-        ValueRef::F64(v) => v,
-        ValueRef::U64(v) if unit == "ticks" => {
-            unit = "seconds";
-            converter.ticks_to_seconds(v as f64)
-        }
-        ValueRef::U64(v) => v as f64,
-        ValueRef::I64(v) => v as f64,
-        ValueRef::U32(v) => v as f64,
-        ValueRef::U8(v) => v as f64,
-        _ => return None,
-    };
-    Some(Measure { time, target, name, unit, value, properties: props })
+/// Reads metric events: `value` and `time` on the event, name/unit/target on `desc`, overridden
+/// by the tagged events' properties. Integer values in `ticks` become seconds. Member positions
+/// are resolved once per event and descriptor type.
+struct MeasureReader {
+    event: MemberIndex<4>,
+    desc: ObjectIndex<3>,
+}
+
+impl MeasureReader {
+    fn new() -> Self {
+        Self { event: MemberIndex::new(["time", "desc", "properties", "value"]), desc: ObjectIndex::new(["target", "name", "unit"]) }
+    }
+
+    /// Between streams (positions are keyed by type identity).
+    fn clear(&mut self) {
+        self.event.clear();
+        self.desc.clear();
+    }
+
+    fn read<'a>(&mut self, e: &EventRef<'a>, converter: &TickConverter) -> Option<Measure<'a>> {
+        let [time, desc, props, value] = self.event.of(e);
+        let get = |i: Option<usize>| e.member(i?);
+        let time = get(time)?.as_i64()?;
+        let desc = get(desc)?.as_object()?;
+        let props = get(props).and_then(|v| v.as_object());
+        let [d_target, d_name, d_unit] = self.desc.of(desc);
+        let from = |key: &str, i: Option<usize>| -> &'a str {
+            props.and_then(|p| p.get_str(key)).or_else(|| desc.at(i)?.as_str()).map_or("", |s| &**s)
+        };
+        let (target, name, mut unit) = (from("target", d_target), from("name", d_name), from("unit", d_unit));
+        let value = match get(value)? {
+            ValueRef::F64(v) => v,
+            ValueRef::U64(v) if unit == "ticks" => {
+                unit = "seconds";
+                converter.ticks_to_seconds(v as f64)
+            }
+            ValueRef::U64(v) => v as f64,
+            ValueRef::I64(v) => v as f64,
+            ValueRef::U32(v) => v as f64,
+            ValueRef::U8(v) => v as f64,
+            _ => return None,
+        };
+        Some(Measure { time, target, name, unit, value, properties: props })
+    }
 }
 
 #[async_trait]
@@ -92,6 +113,10 @@ impl View for MeasuresView {
         batches_from_blocks(self, ctx, instance, range).await
     }
 
+    fn rows_per_event(&self) -> bool {
+        true
+    }
+
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();
@@ -102,7 +127,9 @@ impl View for MeasuresView {
         let mut properties = DictBuilder::new();
         let mut process_properties = DictBuilder::new();
         let mut props_json = PropertiesJson::default();
+        let mut reader = MeasureReader::new();
         for sb in streams {
+            reader.clear();
             let p = &sb.process;
             let mut current_block = String::new();
             decode_stream_blocks(sb, |block, _, e| {
@@ -110,7 +137,7 @@ impl View for MeasuresView {
                     current_block.clone_from(&block.block_id);
                     props_json.clear();
                 }
-                let Some(m) = measure(e, &sb.converter) else { return };
+                let Some(m) = reader.read(e, &sb.converter) else { return };
                 let t = sb.converter.ticks_to_ns(m.time);
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;

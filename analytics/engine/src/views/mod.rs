@@ -12,7 +12,7 @@ mod streams;
 mod thread_spans;
 
 pub use async_events::AsyncEventsView;
-pub use block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
+pub use block_source::{build_rows, decode_stream_blocks, load_stream_blocks, StreamBlocks};
 pub use blocks::BlocksView;
 pub use log_entries::LogEntriesView;
 pub use log_stats::LogStatsView;
@@ -101,6 +101,11 @@ pub trait View: Send + Sync + std::fmt::Debug {
     /// for views whose rows span blocks, like call trees).
     fn hourly_partitions(&self) -> bool {
         true
+    }
+    /// Each row comes from one event alone (not from its neighbours, like call trees or counts per
+    /// minute), so a build may decode a stream's blocks in chunks on every core.
+    fn rows_per_event(&self) -> bool {
+        false
     }
     /// The blocks an instance reads.
     fn block_filter(&self, instance: &Instance, range: Option<TimeRange>) -> BlockFilter {

@@ -1,15 +1,17 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
 use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
-use super::columns::{dict, ts, ts_builder, CallSite, DictBuilder};
+use super::columns::{dict, ts, ts_builder, CallSite};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::metadata::BlockFilter;
+use crate::decode::MemberIndex;
+use crate::metadata::{BlockFilter, BlockRow};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Int64Builder, UInt32Builder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Builder, StringArray, UInt32Array, UInt32Builder};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 #[derive(Debug)]
@@ -35,7 +37,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 struct Open {
     id: i64,
     begin: i64,
-    site: CallSite,
+    site: u32,
 }
 
 pub struct Span {
@@ -45,16 +47,45 @@ pub struct Span {
     pub depth: u32,
     pub begin: i64,
     pub end: i64,
-    pub site: CallSite,
+    /// Index into [`CallSites::sites`].
+    pub site: u32,
+}
+
+/// The call sites spans refer to, each stored once (a stream has a few hundred, its spans millions).
+#[derive(Default)]
+pub struct CallSites {
+    pub sites: Vec<CallSite>,
+    index: HashMap<(Arc<str>, Arc<str>, Arc<str>, u32), u32>,
+}
+
+impl CallSites {
+    fn intern(&mut self, site: CallSite) -> u32 {
+        let key = (site.name.clone(), site.target.clone(), site.filename.clone(), site.line);
+        let next = self.sites.len() as u32;
+        *self.index.entry(key).or_insert_with(|| {
+            self.sites.push(site);
+            next
+        })
+    }
+
+    /// A dictionary column whose keys are site indices.
+    fn column(&self, keys: &Int32Array, field: impl Fn(&CallSite) -> &str) -> Result<ArrayRef> {
+        let values = StringArray::from_iter_values(self.sites.iter().map(field));
+        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys.clone(), Arc::new(values))?))
+    }
 }
 
 /// Rebuilds the spans of one stream. Blocks are chained in order, so a span that opens in one
 /// block and closes in a later one comes out whole; spans still open after the last block end
 /// at that block's end time. End events with no open span (their begin is before the first
 /// block read) are ignored.
-pub fn rebuild_spans(sb: &StreamBlocks) -> Vec<Span> {
+pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     let mut stack: Vec<Open> = Vec::new();
     let mut spans = Vec::new();
+    let mut members = MemberIndex::new(["time", "thread_span_desc"]);
+    // Descriptor address -> site, valid while its block is decoded.
+    let mut by_desc: Vec<(usize, u32)> = Vec::new();
+    let mut current: *const BlockRow = std::ptr::null();
     decode_stream_blocks(sb, |block, index, e| {
         let ty = e.type_name();
         let is_begin = ty.starts_with("BeginThread");
@@ -62,8 +93,27 @@ pub fn rebuild_spans(sb: &StreamBlocks) -> Vec<Span> {
         if !is_begin && !is_end {
             return;
         }
-        let (Some(ticks), Some(site)) = (e.get_i64("time"), CallSite::of(e, "thread_span_desc", "thread_span_location")) else {
+        if !std::ptr::eq(current, block) {
+            current = block;
+            by_desc.clear();
+        }
+        let [time, desc] = members.of(e);
+        let Some(ticks) = time.and_then(|i| e.member(i)).and_then(|v| v.as_i64()) else {
             return;
+        };
+        let desc = desc.and_then(|i| e.member(i)).and_then(|v| v.as_object()).map(|d| Arc::as_ptr(d) as usize);
+        let site = match desc.and_then(|d| by_desc.iter().find(|(k, _)| *k == d)) {
+            Some((_, site)) => *site,
+            None => {
+                let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
+                    return;
+                };
+                let site = sites.intern(site);
+                if let Some(d) = desc {
+                    by_desc.push((d, site));
+                }
+                site
+            }
         };
         let t = sb.converter.ticks_to_ns(ticks);
         if is_begin {
@@ -143,44 +193,41 @@ impl View for ThreadSpansView {
         let mut id = Int64Builder::new();
         let mut parent = Int64Builder::new();
         let mut depth = UInt32Builder::new();
-        let mut hash = UInt32Builder::new();
         let mut begin = ts_builder();
         let mut end = ts_builder();
         let mut duration = Int64Builder::new();
-        let mut name = DictBuilder::new();
-        let mut target = DictBuilder::new();
-        let mut filename = DictBuilder::new();
-        let mut line = UInt32Builder::new();
+        let mut site = Vec::new();
+        let mut sites = CallSites::default();
         for sb in streams {
-            for s in rebuild_spans(sb) {
+            for s in rebuild_spans(sb, &mut sites) {
                 if range.is_some_and(|r| !r.overlaps(s.begin, s.end)) {
                     continue;
                 }
                 id.append_value(s.id);
                 parent.append_value(s.parent);
                 depth.append_value(s.depth);
-                hash.append_value(s.site.hash());
                 begin.append_value(s.begin);
                 end.append_value(s.end);
                 duration.append_value(s.end - s.begin);
-                name.append_value(&*s.site.name);
-                target.append_value(&*s.site.target);
-                filename.append_value(&*s.site.filename);
-                line.append_value(s.site.line);
+                site.push(s.site as i32);
             }
         }
+        let hashes: Vec<u32> = sites.sites.iter().map(|c| c.hash()).collect();
+        let hash = UInt32Array::from_iter_values(site.iter().map(|&k| hashes[k as usize]));
+        let line = UInt32Array::from_iter_values(site.iter().map(|&k| sites.sites[k as usize].line));
+        let keys = Int32Array::from(site);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(id.finish()),
             Arc::new(parent.finish()),
             Arc::new(depth.finish()),
-            Arc::new(hash.finish()),
+            Arc::new(hash),
             Arc::new(begin.finish()),
             Arc::new(end.finish()),
             Arc::new(duration.finish()),
-            Arc::new(name.finish()),
-            Arc::new(target.finish()),
-            Arc::new(filename.finish()),
-            Arc::new(line.finish()),
+            sites.column(&keys, |c| &c.name)?,
+            sites.column(&keys, |c| &c.target)?,
+            sites.column(&keys, |c| &c.filename)?,
+            Arc::new(line),
         ];
         Ok(RecordBatch::try_new(self.schema(), columns)?)
     }
