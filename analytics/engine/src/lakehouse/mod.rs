@@ -282,21 +282,66 @@ fn event_bounds(batches: &[RecordBatch], b_col: &str, e_col: &str) -> (Option<Da
     (min.map(DateTime::from_timestamp_nanos), max.map(DateTime::from_timestamp_nanos))
 }
 
-/// LZ4_RAW pages and 128 Ki-row groups, like upstream. Free text gets no min/max statistics:
-/// nothing prunes on it, and computing them compares every value.
+/// Rows per row group, like upstream.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// LZ4_RAW pages and 128 Ki-row groups, like upstream, row groups encoded on every core and
+/// written in order. Free text gets no min/max statistics: nothing prunes on it, and computing
+/// them compares every value.
 fn write_parquet(view: &dyn View, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    use datafusion::parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk};
     use datafusion::parquet::file::properties::EnabledStatistics;
     use datafusion::parquet::schema::types::ColumnPath;
-    let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(128 * 1024));
+    let schema = view.schema();
+    let mut props = WriterProperties::builder().set_compression(Compression::LZ4_RAW).set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     for text in ["msg", "properties", "process_properties"] {
         props = props.set_column_statistics_enabled(ColumnPath::from(text), EnabledStatistics::None);
     }
-    let props = props.build();
-    let mut w = ArrowWriter::try_new(Vec::new(), view.schema(), Some(props))?;
+    let (mut file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build()))?.into_serialized_writer()?;
+    // Row groups cut from the batches in order (slices share the batches' buffers).
+    let mut groups: Vec<Vec<RecordBatch>> = vec![Vec::new()];
+    let mut in_group = 0;
     for b in batches {
-        w.write(b)?;
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            let take = (ROW_GROUP_ROWS - in_group).min(b.num_rows() - offset);
+            groups.last_mut().expect("one group").push(b.slice(offset, take));
+            offset += take;
+            in_group += take;
+            if in_group == ROW_GROUP_ROWS {
+                groups.push(Vec::new());
+                in_group = 0;
+            }
+        }
     }
-    Ok(w.into_inner()?)
+    groups.retain(|g| !g.is_empty());
+    let encode = |index: usize, group: &[RecordBatch]| -> Result<Vec<ArrowColumnChunk>> {
+        let mut writers = factory.create_column_writers(index)?;
+        for b in group {
+            let mut w = writers.iter_mut();
+            for (column, field) in b.columns().iter().zip(schema.fields()) {
+                for leaf in compute_leaves(field, column)? {
+                    w.next().ok_or_else(|| anyhow::anyhow!("more leaves than column writers"))?.write(&leaf)?;
+                }
+            }
+        }
+        writers.into_iter().map(|w| Ok(w.close()?)).collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (wave, chunk) in groups.chunks(cores).enumerate() {
+        let encoded: Vec<Result<Vec<ArrowColumnChunk>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = chunk.iter().enumerate().map(|(i, g)| scope.spawn(move || encode(wave * cores + i, g))).collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a Parquet encoding thread panicked")))).collect()
+        });
+        for columns in encoded {
+            let mut row_group = file.next_row_group()?;
+            for c in columns? {
+                c.append_to_row_group(&mut row_group)?;
+            }
+            row_group.close()?;
+        }
+    }
+    Ok(file.into_inner()?)
 }
 
 #[async_trait]
