@@ -97,3 +97,28 @@ async fn maintenance_materializes_global_hours_once_and_queries_then_read_no_blo
     assert!(engine.materialize_global("thread_spans", begin, end).await.unwrap_err().to_string().contains("no global hourly partitions"));
     assert!(engine.materialize_global("nope", begin, end).await.is_err());
 }
+
+#[tokio::test]
+async fn a_range_over_a_small_share_of_a_stale_hour_reads_its_blocks_without_building_the_hour() {
+    let Some(lake) = populated_lake(true).await else { return };
+    // Five more one-event log blocks, 10..14 s, in the same insert-time hour: eight in all.
+    for i in 0..5u8 {
+        let secs = 10.0 + i as f64;
+        let mut d = Queue::default();
+        d.static_string(0, 1, &format!("later {i}")).static_string(0, 2, "app").static_string(0, 3, "main.rs");
+        d.pod(2, &Pod::default().u64(0x10).u64(1).u64(2).u64(2).u64(3).u32(7).u32(4).done());
+        let mut o = Queue::default();
+        o.pod(0, &Pod::default().u64(0x10).u64(tick(secs + 0.5)).done());
+        let id = format!("6f0b2b1e-0000-4000-8000-0000000001{i:02}");
+        lake.insert_block((&id, LOG, P), (secs, rel(secs)), (secs + 1.0, rel(secs + 1.0)), 1, 6 + i as i64, &payload(&d.0, &o.0), None).await;
+    }
+    let sql = format!("SELECT msg FROM view_instance('log_entries', '{P}') ORDER BY time");
+    // One block of eight overlaps 12.2..12.8 s: it is decoded, and no partition is written.
+    assert_eq!(lake.rows(&sql, Some((12.2, 12.8))).await, vec![json!({"msg": "later 2"})]);
+    assert_eq!(counters(&lake), (1, 0, 0));
+    // A range over most of the hour builds its partition; later ranges read it.
+    assert_eq!(lake.rows(&sql, Some((0.0, 20.0))).await.len(), 9);
+    assert_eq!(counters(&lake), (9, 1, 0));
+    assert_eq!(lake.rows(&sql, Some((12.2, 12.8))).await, vec![json!({"msg": "later 2"})]);
+    assert_eq!(counters(&lake), (9, 1, 1));
+}

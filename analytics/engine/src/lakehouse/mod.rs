@@ -26,7 +26,6 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio_postgres::Client;
@@ -47,6 +46,20 @@ fn hour_of(t: DateTime<Utc>) -> Slice {
 /// The freshness test: how many blocks and objects a partition was built from.
 fn source_hash(blocks: i64, objects: i64) -> Vec<u8> {
     [blocks.to_le_bytes(), objects.to_le_bytes()].concat()
+}
+
+/// A query over a range reads a stale hour's blocks directly, without building the hour's
+/// partition, when fewer than 1/SMALL_SHARE of its blocks overlap the range.
+const SMALL_SHARE: i64 = 4;
+
+/// A slice as a query finds it: the freshness hash of its blocks now, how many there are and
+/// how many overlap the query range.
+#[derive(Debug)]
+struct SliceState {
+    slice: Slice,
+    hash: Vec<u8>,
+    blocks: i64,
+    in_range: i64,
 }
 
 /// A partition's Parquet object (none when the slice had no rows).
@@ -96,29 +109,37 @@ impl Lakehouse {
         &self.client
     }
 
-    /// The slices a query over `range` touches, each with the freshness hash of the blocks it holds now.
-    async fn slices(&self, view: &dyn View, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<(Slice, Vec<u8>)>> {
+    /// The slices a query over `range` touches, each with the freshness hash of the blocks it holds
+    /// now and how many of them overlap the range.
+    async fn slices(&self, view: &dyn View, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<SliceState>> {
         let filter = view.block_filter(instance, None);
+        let state = |slice: Slice, blocks: i64, objects: i64, in_range: i64| SliceState { slice, hash: source_hash(blocks, objects), blocks, in_range };
         if !view.hourly_partitions() {
             let all = self.ctx.metadata.block_hours(&filter).await?;
             if all.is_empty() {
                 return Ok(vec![]);
             }
-            return Ok(vec![(whole_instance(), source_hash(all.iter().map(|h| h.blocks).sum(), all.iter().map(|h| h.objects).sum()))]);
+            let (blocks, objects) = (all.iter().map(|h| h.blocks).sum(), all.iter().map(|h| h.objects).sum());
+            return Ok(vec![state(whole_instance(), blocks, objects, blocks)]);
         }
-        let hashed = |hours: &[HourSummary]| hours.iter().map(|h| (hour_of(h.hour), source_hash(h.blocks, h.objects))).collect::<Vec<_>>();
         let Some(range) = range else {
-            return Ok(hashed(&self.ctx.metadata.block_hours(&filter).await?));
+            return Ok(self.ctx.metadata.block_hours(&filter).await?.iter().map(|h| state(hour_of(h.hour), h.blocks, h.objects, h.blocks)).collect());
         };
         // The hours holding blocks in range, then everything those hours hold (their partitions cover it all).
-        let touched: BTreeSet<DateTime<Utc>> = self.ctx.metadata.block_hours(&view.block_filter(instance, Some(range))).await?.iter().map(|h| h.hour).collect();
+        let touched: Vec<HourSummary> = self.ctx.metadata.block_hours(&view.block_filter(instance, Some(range))).await?;
         let (Some(first), Some(last)) = (touched.first(), touched.last()) else {
             return Ok(vec![]);
         };
         let mut whole_hours = filter;
-        whole_hours.insert_range = Some((hour_of(*first).0, hour_of(*last).1));
+        whole_hours.insert_range = Some((hour_of(first.hour).0, hour_of(last.hour).1));
         let totals = self.ctx.metadata.block_hours(&whole_hours).await?;
-        Ok(hashed(&totals).into_iter().filter(|(s, _)| touched.contains(&s.0)).collect())
+        Ok(totals
+            .iter()
+            .filter_map(|h| {
+                let in_range = touched.iter().find(|t| t.hour == h.hour)?.blocks;
+                Some(state(hour_of(h.hour), h.blocks, h.objects, in_range))
+            })
+            .collect())
     }
 
     /// Maintenance: makes the partitions of every insert-time hour in `[begin, end)` that has blocks
@@ -126,17 +147,17 @@ impl Lakehouse {
     pub async fn materialize_hours(&self, view: &dyn View, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
         let mut filter = view.block_filter(instance, None);
         filter.insert_range = Some((begin, end));
-        let slices: Vec<(Slice, Vec<u8>)> = self
+        let slices: Vec<SliceState> = self
             .ctx
             .metadata
             .block_hours(&filter)
             .await?
             .iter()
-            .map(|h| (hour_of(h.hour), source_hash(h.blocks, h.objects)))
-            .filter(|(h, _)| h.0 >= begin && h.1 <= end)
+            .map(|h| SliceState { slice: hour_of(h.hour), hash: source_hash(h.blocks, h.objects), blocks: h.blocks, in_range: h.blocks })
+            .filter(|s| s.slice.0 >= begin && s.slice.1 <= end)
             .collect();
         let mut report = MaintenanceReport::default();
-        for p in self.fresh_partitions(view, instance, &slices).await? {
+        for p in self.fresh_partitions(view, instance, &slices, None).await?.into_iter().flatten() {
             report.rows += p.rows;
             if p.built {
                 report.partitions_written += 1;
@@ -148,9 +169,11 @@ impl Lakehouse {
     }
 
     /// The partition of each slice: the recorded one when its hash matches the slice's blocks,
-    /// else rebuilt from the blocks and recorded.
-    async fn fresh_partitions(&self, view: &dyn View, instance: &Instance, slices: &[(Slice, Vec<u8>)]) -> Result<Vec<Partition>> {
-        let (Some(first), Some(last)) = (slices.iter().map(|s| s.0 .0).min(), slices.iter().map(|s| s.0 .1).max()) else {
+    /// else rebuilt from the blocks and recorded. With `range`, a stale hourly slice whose blocks
+    /// mostly lie outside it is not built (`None`): reading its few blocks in range is cheaper
+    /// than building the hour, which maintenance or an unranged query will do.
+    async fn fresh_partitions(&self, view: &dyn View, instance: &Instance, slices: &[SliceState], range: Option<TimeRange>) -> Result<Vec<Option<Partition>>> {
+        let (Some(first), Some(last)) = (slices.iter().map(|s| s.slice.0).min(), slices.iter().map(|s| s.slice.1).max()) else {
             return Ok(vec![]);
         };
         let schema_hash = vec![view.schema_version()];
@@ -175,13 +198,14 @@ impl Lakehouse {
             recorded.insert(slice, (hash, Partition { file: path.map(|path| PartitionFile { path, size: size as u64 }), rows: num_rows as u64, built: false }));
         }
         let mut out = Vec::with_capacity(slices.len());
-        for (slice, hash) in slices {
-            match recorded.remove(slice) {
-                Some((stored, partition)) if stored == *hash => {
+        for s in slices {
+            match recorded.remove(&s.slice) {
+                Some((stored, partition)) if stored == s.hash => {
                     self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
-                    out.push(partition);
+                    out.push(Some(partition));
                 }
-                _ => out.push(self.build(view, instance, *slice).await?),
+                _ if range.is_some() && view.hourly_partitions() && s.in_range * SMALL_SHARE < s.blocks => out.push(None),
+                _ => out.push(Some(self.build(view, instance, s.slice).await?)),
             }
         }
         Ok(out)
@@ -361,7 +385,25 @@ impl BatchSource for Lakehouse {
             return memory_scan(state, view.schema(), scan.projection, self.batches(view, instance, scan.range, scan.projection).await?);
         }
         let slices = self.slices(view.as_ref(), instance, scan.range).await?;
-        let files: Vec<PartitionFile> = self.fresh_partitions(view.as_ref(), instance, &slices).await?.into_iter().filter_map(|p| p.file).collect();
-        parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)
+        let partitions = self.fresh_partitions(view.as_ref(), instance, &slices, scan.range).await?;
+        let mut files = Vec::new();
+        let mut from_blocks = Vec::new();
+        for (s, p) in slices.iter().zip(partitions) {
+            match p {
+                Some(p) => files.extend(p.file),
+                None => {
+                    let mut filter = view.block_filter(instance, scan.range);
+                    filter.insert_range = Some(s.slice);
+                    let streams = load_stream_blocks(&self.ctx, &filter).await?;
+                    from_blocks.extend(build_rows(view.as_ref(), &streams, scan.range)?);
+                }
+            }
+        }
+        let parquet = parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)?;
+        if from_blocks.is_empty() {
+            return Ok(parquet);
+        }
+        let blocks = memory_scan(state, view.schema(), scan.projection, project_batches(from_blocks, scan.projection)?)?;
+        Ok(datafusion::physical_plan::union::UnionExec::try_new(vec![parquet, blocks])?)
     }
 }

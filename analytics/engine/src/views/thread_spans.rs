@@ -142,7 +142,7 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
             });
         }
     }
-    spans.sort_by_key(|s| (s.begin, s.depth));
+    spans.sort_unstable_by_key(|s| (s.begin, s.depth, s.id));
     spans
 }
 
