@@ -105,10 +105,16 @@ async fn the_query_range_prunes_blocks_and_rows() {
         lake.rows("SELECT msg FROM log_entries ORDER BY time", Some((0.15, 1.0))).await,
         vec![json!({"msg": "x=1"}), json!({"msg": "boom"})]
     );
-    // Only the second cpu block overlaps: A's end has no begin there, C is kept.
+    // Only the second cpu block overlaps: A (0.1-1.2 s) ends before the range, C is kept.
     assert_eq!(
         lake.rows(&format!("SELECT name FROM view_instance('thread_spans', '{CPU}')"), Some((1.4, 1.6))).await,
         vec![json!({"name": "C"})]
+    );
+    // A range inside A reads only the second block: A's end closes a span that began before it,
+    // clipped to the block's begin (1.0 s), with an id of its own (its begin was not read).
+    assert_eq!(
+        lake.rows(&format!("SELECT name, depth, parent, duration, id < 0 AS synthetic FROM view_instance('thread_spans', '{CPU}')"), Some((1.1, 1.3))).await,
+        vec![json!({"name": "A", "depth": 0, "parent": -1, "duration": 200_000_000, "synthetic": true})]
     );
     assert_eq!(lake.rows("SELECT count(*) AS n FROM blocks", Some((1.4, 1.6))).await, vec![json!({"n": 3})]);
 }

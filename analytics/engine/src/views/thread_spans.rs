@@ -38,6 +38,8 @@ struct Open {
     id: i64,
     begin: i64,
     site: u32,
+    /// Orphan ends seen before this begin (see [`rebuild_spans`]).
+    orphans_before: u32,
 }
 
 pub struct Span {
@@ -77,11 +79,16 @@ impl CallSites {
 
 /// Rebuilds the spans of one stream. Blocks are chained in order, so a span that opens in one
 /// block and closes in a later one comes out whole; spans still open after the last block end
-/// at that block's end time. End events with no open span (their begin is before the first
-/// block read) are ignored.
+/// at that block's end time. An end event with no open span closes a span that began before
+/// the first block read (a range query reads only its blocks): it begins at that block's begin
+/// time, and the spans inside it get their true depth and parent; its id is made from the end
+/// event's (negative: its begin event was not read).
 pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     let mut stack: Vec<Open> = Vec::new();
     let mut spans = Vec::new();
+    // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
+    let mut before: Vec<u32> = Vec::new();
+    let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
     let mut members = MemberIndex::new(["time", "thread_span_desc"]);
     // Descriptor address -> site, valid while its block is decoded.
     let mut by_desc: Vec<(usize, u32)> = Vec::new();
@@ -116,9 +123,11 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
             }
         };
         let t = sb.converter.ticks_to_ns(ticks);
+        let object = block.object_offset + index as i64;
         if is_begin {
-            stack.push(Open { id: block.object_offset + index as i64, begin: t, site });
+            stack.push(Open { id: object, begin: t, site, orphans_before: orphans.len() as u32 });
         } else if let Some(open) = stack.pop() {
+            before.push(open.orphans_before);
             spans.push(Span {
                 id: open.id,
                 parent: stack.last().map_or(-1, |p| p.id),
@@ -127,11 +136,14 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
                 end: t,
                 site: open.site,
             });
+        } else {
+            orphans.push((-2 - object, t, site));
         }
     });
     if let Some((last, _)) = sb.blocks.last() {
         let end = sb.converter.delta_to_ns(last.end_ticks);
         while let Some(open) = stack.pop() {
+            before.push(open.orphans_before);
             spans.push(Span {
                 id: open.id,
                 parent: stack.last().map_or(-1, |p| p.id),
@@ -139,6 +151,29 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
                 begin: open.begin,
                 end: end.max(open.begin),
                 site: open.site,
+            });
+        }
+    }
+    // k spans were open when the first block began; the m-th orphan end closes the innermost one
+    // still open (depth k-1-m). A span that began after j orphan ends sits under k-j of them.
+    let k = orphans.len() as u32;
+    if k > 0 {
+        for (span, j) in spans.iter_mut().zip(before) {
+            let above = k - j;
+            span.depth += above;
+            if span.parent == -1 && above > 0 {
+                span.parent = orphans[j as usize].0;
+            }
+        }
+        let start = sb.blocks.first().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.begin_ticks));
+        for (m, &(id, end, site)) in orphans.iter().enumerate() {
+            spans.push(Span {
+                id,
+                parent: orphans.get(m + 1).map_or(-1, |o| o.0),
+                depth: k - 1 - m as u32,
+                begin: start.min(end),
+                end,
+                site,
             });
         }
     }
