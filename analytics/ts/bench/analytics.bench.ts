@@ -66,27 +66,19 @@ function putU64(b: Buffer, v: number, at: number): void {
   b.writeUInt32LE(Math.floor(v / U32), at + 4);
 }
 
-/** Writes up to `max` events of `src` as 17-byte (type, descriptor, time) records; returns the count. */
-function fill17(objs: Buffer, max: number, src: Source): number {
+/**
+ * Writes up to `max` events of `src` as (type, descriptor, time) records of 17 bytes, or with
+ * `value` as (type, descriptor, f64 value, time) metric records of 25 bytes; returns the count.
+ */
+function fill(objs: Buffer, max: number, src: Source, value: boolean): number {
+  const size = value ? 25 : 17;
   let i = 0;
   for (; i < max && src(i, ev); i++) {
-    const o = i * 17;
+    const o = i * size;
     objs[o] = ev.type;
     putU64(objs, ev.desc, o + 1);
-    putU64(objs, ev.ticks, o + 9);
-  }
-  return i;
-}
-
-/** Same for 25-byte (type, descriptor, f64 value, time) metric records. */
-function fill25(objs: Buffer, max: number, src: Source): number {
-  let i = 0;
-  for (; i < max && src(i, ev); i++) {
-    const o = i * 25;
-    objs[o] = ev.type;
-    putU64(objs, ev.desc, o + 1);
-    objs.writeDoubleLE(ev.value, o + 9);
-    putU64(objs, ev.ticks, o + 17);
+    if (value) objs.writeDoubleLE(ev.value, o + 9);
+    putU64(objs, ev.ticks, o + size - 8);
   }
   return i;
 }
@@ -139,7 +131,7 @@ interface Encoded { body: Buffer; n: number }
 function encode(kind: 'log' | 'cpu' | 'metrics', max: number, src: Source, deps: Buffer, compress: boolean): Encoded {
   const size = kind === 'metrics' ? 25 : 17;
   const objs = Buffer.allocUnsafe(max * size);
-  const n = kind === 'metrics' ? fill25(objs, max, src) : fill17(objs, max, src);
+  const n = fill(objs, max, src, kind === 'metrics');
   return { body: payload(deps, objs.subarray(0, n * size), compress), n };
 }
 

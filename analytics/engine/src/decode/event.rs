@@ -217,12 +217,14 @@ impl<'a> EventRef<'a> {
 /// Past this many types a cache stops growing (and its misses resolve by name).
 const MAX_CACHED_TYPES: usize = 32;
 
-/// Member positions of `names`, resolved once per event type: views read the same few members of
-/// every event, and finding them by name each time would compare strings per event.
+/// Member positions of `names`, resolved once per type: views read the same few members of every
+/// event (and of its descriptor), and finding them by name each time would compare strings per
+/// event. A type is identified by address: call [`MemberIndex::clear`] between streams, whose
+/// type tables differ.
 pub struct MemberIndex<const N: usize> {
     names: [&'static str; N],
-    /// A stream has few event types: a short list searched by identity beats hashing.
-    types: Vec<(*const Udt, [Option<usize>; N])>,
+    /// A stream has few types: a short list searched by identity beats hashing.
+    types: Vec<(usize, [Option<usize>; N])>,
 }
 
 impl<const N: usize> MemberIndex<N> {
@@ -230,49 +232,29 @@ impl<const N: usize> MemberIndex<N> {
         Self { names, types: Vec::new() }
     }
 
-    /// Types are identified by address: call between streams, whose type tables differ.
     pub fn clear(&mut self) {
         self.types.clear();
     }
 
+    fn positions(&mut self, key: usize, resolve: impl Fn(&str) -> Option<usize>) -> [Option<usize>; N] {
+        if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
+            return *p;
+        }
+        let p = self.names.map(resolve);
+        if self.types.len() < MAX_CACHED_TYPES {
+            self.types.push((key, p));
+        }
+        p
+    }
+
+    /// Positions among an event's members, for [`EventRef::member`].
     pub fn of(&mut self, e: &EventRef) -> [Option<usize>; N] {
-        let key = e.udt as *const Udt;
-        if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
-            return *p;
-        }
-        let p = self.names.map(|n| e.member_index(n));
-        if self.types.len() < MAX_CACHED_TYPES {
-            self.types.push((key, p));
-        }
-        p
-    }
-}
-
-/// The same for dependency objects (descriptors): objects built from one type share the `Arc` of
-/// its name and list their members in the same order.
-pub struct ObjectIndex<const N: usize> {
-    names: [&'static str; N],
-    types: Vec<(*const u8, [Option<usize>; N])>,
-}
-
-impl<const N: usize> ObjectIndex<N> {
-    pub fn new(names: [&'static str; N]) -> Self {
-        Self { names, types: Vec::new() }
+        self.positions(e.udt as *const Udt as usize, |n| e.member_index(n))
     }
 
-    pub fn clear(&mut self) {
-        self.types.clear();
-    }
-
-    pub fn of(&mut self, o: &Object) -> [Option<usize>; N] {
-        let key = Arc::as_ptr(&o.type_name) as *const u8;
-        if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
-            return *p;
-        }
-        let p = self.names.map(|n| o.members.iter().position(|(m, _)| &**m == n));
-        if self.types.len() < MAX_CACHED_TYPES {
-            self.types.push((key, p));
-        }
-        p
+    /// Positions among a dependency object's members, for [`Object::at`]: objects built from one
+    /// type share the `Arc` of its name and list their members in the same order.
+    pub fn of_object(&mut self, o: &Object) -> [Option<usize>; N] {
+        self.positions(Arc::as_ptr(&o.type_name) as *const u8 as usize, |n| o.members.iter().position(|(m, _)| &**m == n))
     }
 }

@@ -29,7 +29,7 @@ impl Object {
         self.members.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 
-    /// Member at a position found once per type (see [`super::ObjectIndex`]).
+    /// Member at a position found once per type (see [`super::MemberIndex::of_object`]).
     pub fn at(&self, i: Option<usize>) -> Option<&Value> {
         self.members.get(i?).map(|(_, v)| v)
     }

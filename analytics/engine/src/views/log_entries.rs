@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, MemberIndex, Object, ObjectIndex};
+use crate::decode::{EventRef, MemberIndex, Object};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -49,14 +49,14 @@ type LogFields<'a> = (i64, i32, Cow<'a, str>, Cow<'a, str>, Option<&'a Arc<Objec
 /// Member positions are resolved once per event and descriptor type.
 struct LogReader {
     event: MemberIndex<6>,
-    desc: ObjectIndex<3>,
+    desc: MemberIndex<3>,
 }
 
 impl LogReader {
     fn new() -> Self {
         Self {
             event: MemberIndex::new(["time", "desc", "msg", "level", "target", "properties"]),
-            desc: ObjectIndex::new(["fmt_str", "level", "target"]),
+            desc: MemberIndex::new(["fmt_str", "level", "target"]),
         }
     }
 
@@ -71,7 +71,7 @@ impl LogReader {
         let get = |i: Option<usize>| e.member(i?);
         let time = get(time)?.as_i64()?;
         let desc = get(desc).and_then(|v| v.as_object());
-        let [d_fmt, d_level, d_target] = desc.map_or([None; 3], |d| self.desc.of(d));
+        let [d_fmt, d_level, d_target] = desc.map_or([None; 3], |d| self.desc.of_object(d));
         let from_desc = |i: Option<usize>| desc?.at(i)?.as_str().map(|s| Cow::Borrowed(&**s));
         let msg = get(msg).and_then(|v| v.as_str()).or_else(|| from_desc(d_fmt))?;
         let mut level = get(level).and_then(|v| v.as_u32()).or_else(|| desc?.at(d_level)?.as_u32()).unwrap_or(0) as i32;

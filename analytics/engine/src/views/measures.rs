@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, MemberIndex, Object, ObjectIndex, ValueRef};
+use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -43,12 +43,12 @@ struct Measure<'a> {
 /// are resolved once per event and descriptor type.
 struct MeasureReader {
     event: MemberIndex<4>,
-    desc: ObjectIndex<3>,
+    desc: MemberIndex<3>,
 }
 
 impl MeasureReader {
     fn new() -> Self {
-        Self { event: MemberIndex::new(["time", "desc", "properties", "value"]), desc: ObjectIndex::new(["target", "name", "unit"]) }
+        Self { event: MemberIndex::new(["time", "desc", "properties", "value"]), desc: MemberIndex::new(["target", "name", "unit"]) }
     }
 
     /// Between streams (positions are keyed by type identity).
@@ -63,7 +63,7 @@ impl MeasureReader {
         let time = get(time)?.as_i64()?;
         let desc = get(desc)?.as_object()?;
         let props = get(props).and_then(|v| v.as_object());
-        let [d_target, d_name, d_unit] = self.desc.of(desc);
+        let [d_target, d_name, d_unit] = self.desc.of_object(desc);
         let from = |key: &str, i: Option<usize>| -> &'a str {
             props.and_then(|p| p.get_str(key)).or_else(|| desc.at(i)?.as_str()).map_or("", |s| &**s)
         };
