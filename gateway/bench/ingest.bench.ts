@@ -7,7 +7,9 @@
 //     share the machine), and both CPU shares are printed: a server below 1 core with wrk
 //     near 1 core means the load generator, not the server, set the rate. Each pair runs
 //     BENCH_REPEAT times (default 2) interleaved, ours then peer; the table has the mean,
-//     the notes every run's ratio.
+//     the notes every run's ratio. At 1 KiB both servers also run with no decode at all
+//     (every request answered 200 unread): the HTTP layers' own ratio, the ceiling of the
+//     same-decode ratio.
 //  2. End to end: packed gateway vs upstream layout (one object per block), embedded
 //     default and PostgreSQL + S3 (moto), driven by a Node client with distinct blocks.
 
@@ -38,6 +40,8 @@ interface Row {
   ratio: number;
 }
 const rows: Row[] = [];
+const tmpFiles: string[] = [];
+process.on('exit', () => tmpFiles.forEach((f) => rmSync(f, { force: true })));
 const notes: string[] = [];
 
 function add(c: string, unit: string, value: number, peer: string, peerValue: number) {
@@ -97,14 +101,14 @@ function parseWrk(out: string) {
 }
 
 /** One wrk run against a stub server; returns req/s, latencies and the server's and wrk's CPU time. */
-async function httpLayer(kind: 'uws' | 'node', body: Buffer) {
+async function httpLayer(kind: 'uws' | 'node', body: Buffer, mode: 'decode' | 'no-decode' = 'decode') {
   const port = await freePort();
-  const server = await start(pinned ? 'taskset' : process.execPath, [...(pinned ? ['-c', '0', process.execPath] : []), join(here, 'stub-server.js'), kind, String(port)]);
+  const server = await start(pinned ? 'taskset' : process.execPath, [...(pinned ? ['-c', '0', process.execPath] : []), join(here, 'stub-server.js'), kind, String(port), mode]);
   await waitHealth(port);
   const bodyFile = join(tmpdir(), `gw-bench-${randomUUID()}.cbor`);
   writeFileSync(bodyFile, body);
   const lua = join(tmpdir(), `gw-bench-${randomUUID()}.lua`);
-  process.on('exit', () => [bodyFile, lua].forEach((f) => rmSync(f, { force: true })));
+  tmpFiles.push(bodyFile, lua);
   writeFileSync(lua, `wrk.method = "POST"\nlocal f = io.open("${bodyFile}", "rb")\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   const cpu0 = cpuSeconds(server.child.pid!);
   const wrkArgs = ['-t1', '-c50', `-d${SECONDS}s`, '--latency', '-s', lua, `http://127.0.0.1:${port}/ingestion/insert_block`];
@@ -217,6 +221,16 @@ async function main() {
             `per CPU-second ${(ours[i].perCpuSecond / peer[i].perCpuSecond).toFixed(2)}; server/wrk CPU cores: uWS ${share(ours[i])}, node:http ${share(peer[i])} ` +
             '(server 1.00 = saturated; below with wrk near 1.00 means the load generator limited it)',
         );
+      }
+      if (size === 1024) {
+        // The ceiling of the ratio above: both servers answering without decoding anything.
+        const bare: Run[] = [];
+        const bareNode: Run[] = [];
+        for (let i = 0; i < REPEAT; i++) {
+          bare.push(await httpLayer('uws', body, 'no-decode'));
+          bareNode.push(await httpLayer('node', body, 'no-decode'));
+        }
+        add(`insert_block ${label} no decode (HTTP layer only), req per server CPU-second`, 'req/cpu-s', mean(bare, perCpu), 'node:http no decode', mean(bareNode, perCpu));
       }
       add(`insert_block ${label} stubbed storage, p50 latency`, 'ms', mean(ours, (r) => r.p50), 'node:http same decode', mean(peer, (r) => r.p50));
       add(`insert_block ${label} stubbed storage, p99 latency`, 'ms', mean(ours, (r) => r.p99), 'node:http same decode', mean(peer, (r) => r.p99));

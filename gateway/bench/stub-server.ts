@@ -1,9 +1,10 @@
 // A server with the gateway's decode and storage stubbed in-process, on uWS (our adapter)
 // or on node:http (the peer). Both call the same handler, so only the HTTP layer differs.
-// Usage: node stub-server.js <uws|node> <port>
+// Usage: node stub-server.js <uws|node> <port> [no-decode]
+// no-decode: every request gets 200 without being looked at (the HTTP layers' own cost).
 
 import http from 'node:http';
-import { createHandler, type Request } from '../src/routes.js';
+import { createHandler, type Reply, type Request } from '../src/routes.js';
 import { listenUws } from '../src/http/uws.js';
 import { Metrics } from '../src/metrics.js';
 import { silentLogger } from '../src/log.js';
@@ -11,9 +12,10 @@ import type { BlockPacker } from '../src/pack/block-packer.js';
 import type { Metadata } from '../src/store/metadata.js';
 import type { ObjectStore } from '../src/store/objects.js';
 
-const [kind, portArg] = process.argv.slice(2);
+const [kind, portArg, mode] = process.argv.slice(2);
 const MAX = 100 * 1024 * 1024;
-const handle = createHandler({
+const OK: Reply = { status: 200 };
+const handle = mode === 'no-decode' ? async () => OK : createHandler({
   metadata: { ping: async () => {} } as unknown as Metadata,
   objects: { ping: async () => {} } as unknown as ObjectStore,
   packer: { add: async () => {} } as unknown as BlockPacker,

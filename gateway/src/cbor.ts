@@ -32,7 +32,8 @@ MapObject.prototype = Object.create(null);
 const MAX_DEPTH = 64;
 const BREAK = Symbol('break');
 
-class Reader {
+/** Exported for envelope.ts's block fast path (it reads heads and interned keys itself). */
+export class Reader {
   pos = 0;
   constructor(readonly buf: Buffer) {}
 
@@ -253,7 +254,7 @@ interface LatinSlicer {
 }
 
 // latin1Slice is not documented; should a Node release drop it, fall back to toString.
-const latin1: (b: Buffer, start: number, end: number) => string =
+export const latin1: (b: Buffer, start: number, end: number) => string =
   typeof (Buffer.prototype as unknown as Partial<LatinSlicer>).latin1Slice === 'function'
     ? (b, start, end) => (b as unknown as LatinSlicer).latin1Slice(start, end)
     : (b, start, end) => b.toString('latin1', start, end);

@@ -1,7 +1,7 @@
 // Turns decoded CBOR bodies into typed rows. Each failure is a one-line reason that
 // names the field, so a client log says what to fix.
 
-import { type CborMap, type CborValue, CborError, cborHead, decodeCbor, encodeCbor, type Encodable } from './cbor.js';
+import { type CborMap, type CborValue, CborError, Reader, cborHead, decodeCbor, encodeCbor, latin1, type Encodable } from './cbor.js';
 import { checkLz4Frame } from './lz4-frame.js';
 
 export class BadRequest extends Error {}
@@ -304,7 +304,13 @@ function bytes(m: CborMap, key: string, what: string): Buffer {
   throw new BadRequest(`${what}: '${key}' must be a byte string or an array of bytes`);
 }
 
+/** Validates and converts one insert_block body; a bad one throws BadRequest with the reason. */
 export function parseBlock(body: Buffer): Block {
+  return readBlockFast(body) ?? parseBlockGeneric(body);
+}
+
+/** The reference path: generic CBOR decode, then field by field with a reason for each failure. */
+export function parseBlockGeneric(body: Buffer): Block {
   const what = 'insert_block';
   const m = root(body, what);
   const p = field(m, 'payload', what);
@@ -344,3 +350,223 @@ function encodePayload(dependencies: Buffer, objects: Buffer): Buffer[] {
 
 const MAP2_DEPS_KEY = Buffer.concat([Buffer.from([0xa2]), ...encodeCbor('dependencies')]);
 const OBJECTS_KEY = Buffer.concat(encodeCbor('objects'));
+
+// ---- insert_block fast path ----
+// Nearly every block arrives in one of two shapes (ciborium's definite map or the Unreal
+// plugin's indefinite one) with the ten upstream fields. This reader walks such a body in
+// place: no intermediate map, no string for a payload, and the payload stored as one slice
+// of the body when it is already in the stored encoding. On anything else (an unknown or
+// repeated key, a bigint, an odd head, any invalid value) it returns null and
+// parseBlockGeneric decides, so accepted blocks and error reasons are the generic path's.
+
+const BLOCK_ID = 0, STREAM_ID = 1, PROCESS_ID = 2, BEGIN_TIME = 3, END_TIME = 4;
+const BEGIN_TICKS = 5, END_TICKS = 6, OBJECT_OFFSET = 7, NB_OBJECTS = 8, PAYLOAD = 9;
+const BLOCK_KEYS = new Map<string, number>([
+  ['block_id', BLOCK_ID], ['stream_id', STREAM_ID], ['process_id', PROCESS_ID], ['begin_time', BEGIN_TIME],
+  ['end_time', END_TIME], ['begin_ticks', BEGIN_TICKS], ['end_ticks', END_TICKS], ['object_offset', OBJECT_OFFSET],
+  ['nb_objects', NB_OBJECTS], ['payload', PAYLOAD],
+]);
+const ALL_BLOCK_KEYS = (1 << 10) - 1;
+const BLOCK_KEY_BYTES: Buffer[] = [];
+for (const [k, i] of BLOCK_KEYS) BLOCK_KEY_BYTES[i] = Buffer.from(k, 'latin1');
+
+/**
+ * The index of the block field whose text key starts at r.pos (consumed), or -1 and
+ * nothing consumed. Picked by length and first letter, then compared byte for byte:
+ * cheaper than building or interning a string.
+ */
+function blockKeyAt(r: Reader): number {
+  const b = r.buf;
+  const at = r.pos;
+  const n = b[at] - 0x60;
+  if (n < 7 || n > 13 || at + 1 + n > b.length) return -1;
+  const c = b[at + 1];
+  let idx = -1;
+  switch (n) {
+    case 7: idx = PAYLOAD; break;
+    case 8: idx = c === 98 ? BLOCK_ID : END_TIME; break; // 'b'
+    case 9: idx = c === 115 ? STREAM_ID : END_TICKS; break; // 's'
+    case 10: idx = c === 112 ? PROCESS_ID : c === 98 ? BEGIN_TIME : NB_OBJECTS; break; // 'p' 'b'
+    case 11: idx = BEGIN_TICKS; break;
+    case 13: idx = OBJECT_OFFSET; break;
+  }
+  if (idx < 0) return -1;
+  const want = BLOCK_KEY_BYTES[idx];
+  if (want.length !== n) return -1;
+  for (let i = 0; i < n; i++) if (b[at + 1 + i] !== want[i]) return -1;
+  r.pos = at + 1 + n;
+  return idx;
+}
+
+/** Definite map entry count, or -1 for an indefinite map (ends at a 0xff break), or -2. */
+function mapHead(r: Reader): number {
+  const b = r.buf;
+  if (r.pos >= b.length) return -2;
+  const h = b[r.pos++];
+  if (h === 0xbf) return -1;
+  return h >= 0xa0 && h < 0xb8 ? h - 0xa0 : -2;
+}
+
+/** End of a definite text or byte string of `major` at r.pos (the head consumed), or -1. */
+function stringEnd(r: Reader, major: number): number {
+  const b = r.buf;
+  if (r.pos >= b.length) return -1;
+  const h = b[r.pos];
+  if (h >> 5 !== major) return -1;
+  const info = h & 31;
+  let n: number;
+  let at = r.pos + 1;
+  if (info < 24) n = info;
+  else if (info === 24 && at < b.length) n = b[at++];
+  else if (info === 25 && at + 2 <= b.length) (n = (b[at] << 8) | b[at + 1]), (at += 2);
+  else if (info === 26 && at + 4 <= b.length) (n = b.readUInt32BE(at)), (at += 4);
+  else return -1;
+  if (at + n > b.length) return -1;
+  r.pos = at;
+  return at + n;
+}
+
+/** An integer that fits a double exactly (major 0 or 1), or NaN. */
+function smallInt(r: Reader): number {
+  const b = r.buf;
+  if (r.pos >= b.length) return NaN;
+  const h = b[r.pos];
+  const major = h >> 5;
+  if (major > 1) return NaN;
+  const info = h & 31;
+  let n: number;
+  let at = r.pos + 1;
+  if (info < 24) n = info;
+  else if (info === 24 && at < b.length) n = b[at++];
+  else if (info === 25 && at + 2 <= b.length) (n = (b[at] << 8) | b[at + 1]), (at += 2);
+  else if (info === 26 && at + 4 <= b.length) (n = b.readUInt32BE(at)), (at += 4);
+  else if (info === 27 && at + 8 <= b.length) (n = b.readUInt32BE(at) * 2 ** 32 + b.readUInt32BE(at + 4)), (at += 8);
+  else return NaN;
+  if (n >= Number.MAX_SAFE_INTEGER) return NaN; // a bigint: the generic path keeps it exact
+  r.pos = at;
+  return major === 0 ? n : -1 - n;
+}
+
+/** A lowercase canonical uuid read from ASCII bytes, or null. */
+function uuidAt(b: Buffer, start: number, end: number): string | null {
+  if (end - start !== 36) return null;
+  let kinds = 0;
+  for (let i = 0; i < 36; i++) {
+    const c = b[start + i];
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return null;
+    } else {
+      const k = c < 128 ? HEX[c] : 0;
+      if (k === 0) return null;
+      kinds |= k;
+    }
+  }
+  const s = latin1(b, start, end);
+  return kinds & 2 ? s.toLowerCase() : s;
+}
+
+function timeAt(b: Buffer, start: number, end: number): string | null {
+  for (let i = start; i < end; i++) if (b[i] >= 0x80) return null;
+  return normalizeTime(latin1(b, start, end));
+}
+
+const DEPENDENCIES = 'dependencies';
+const OBJECTS = 'objects';
+
+export function readBlockFast(body: Buffer): Block | null {
+  const r = new Reader(body);
+  const count = mapHead(r);
+  if (count === -2) return null;
+  let seen = 0;
+  let blockId = '', streamId = '', processId = '', beginTime = '', endTime = '';
+  let beginTicks = 0, endTicks = 0, objectOffset = 0, nb = 0;
+  let payload: Buffer[] | null = null;
+  for (let i = 0; count < 0 || i < count; i++) {
+    if (count < 0 && body[r.pos] === 0xff) {
+      r.pos++;
+      break;
+    }
+    const idx = blockKeyAt(r);
+    if (idx < 0 || seen & (1 << idx)) return null;
+    seen |= 1 << idx;
+    if (idx <= END_TIME) {
+      const end = stringEnd(r, 3);
+      if (end < 0) return null;
+      const start = r.pos;
+      r.pos = end;
+      const v = idx <= PROCESS_ID ? uuidAt(body, start, end) : timeAt(body, start, end);
+      if (v === null) return null;
+      if (idx === BLOCK_ID) blockId = v;
+      else if (idx === STREAM_ID) streamId = v;
+      else if (idx === PROCESS_ID) processId = v;
+      else if (idx === BEGIN_TIME) beginTime = v;
+      else endTime = v;
+    } else if (idx === PAYLOAD) {
+      payload = payloadAt(r);
+      if (payload === null) return null;
+    } else {
+      const v = smallInt(r);
+      if (v !== v) return null;
+      if (idx === BEGIN_TICKS) beginTicks = v;
+      else if (idx === END_TICKS) endTicks = v;
+      else if (idx === OBJECT_OFFSET) objectOffset = v;
+      else nb = v;
+    }
+  }
+  if (seen !== ALL_BLOCK_KEYS || r.pos !== body.length || payload === null) return null;
+  if (nb < -(2 ** 31) || nb >= 2 ** 31) return null;
+  let payloadSize = 0;
+  for (let i = 0; i < payload.length; i++) payloadSize += payload[i].length;
+  return {
+    row: {
+      block_id: blockId,
+      stream_id: streamId,
+      process_id: processId,
+      begin_time: beginTime,
+      begin_ticks: String(beginTicks),
+      end_time: endTime,
+      end_ticks: String(endTicks),
+      nb_objects: nb,
+      object_offset: String(objectOffset),
+      payload_size: payloadSize,
+    },
+    payload,
+  };
+}
+
+/**
+ * The payload map {dependencies, objects} of two definite byte strings holding valid LZ4
+ * frames, as stored parts: one slice of the body when it is already ciborium's encoding
+ * (definite map, that key order, minimal heads), else re-encoded around the two slices.
+ */
+function payloadAt(r: Reader): Buffer[] | null {
+  const b = r.buf;
+  const mapStart = r.pos;
+  const count = mapHead(r);
+  if (count === -2) return null;
+  let depsHead = -1, depsStart = -1, depsEnd = -1, objsHead = -1, objsStart = -1, objsEnd = -1;
+  for (let i = 0; count < 0 || i < count; i++) {
+    if (count < 0 && b[r.pos] === 0xff) {
+      r.pos++;
+      break;
+    }
+    const k = r.key();
+    const head = r.pos;
+    const end = stringEnd(r, 2);
+    if (end < 0) return null;
+    if (k === DEPENDENCIES && depsHead < 0) (depsHead = head), (depsStart = r.pos), (depsEnd = end);
+    else if (k === OBJECTS && objsHead < 0) (objsHead = head), (objsStart = r.pos), (objsEnd = end);
+    else return null;
+    r.pos = end;
+  }
+  if (depsHead < 0 || objsHead < 0) return null;
+  if (checkLz4Frame(b, depsStart, depsEnd) !== null || checkLz4Frame(b, objsStart, objsEnd) !== null) return null;
+  const stored =
+    count === 2 && depsHead === mapStart + 1 + 1 + DEPENDENCIES.length && objsHead === depsEnd + 1 + OBJECTS.length &&
+    depsStart - depsHead === headSize(depsEnd - depsStart) && objsStart - objsHead === headSize(objsEnd - objsStart);
+  if (stored) return [b.subarray(mapStart, objsEnd)];
+  return encodePayload(b.subarray(depsStart, depsEnd), b.subarray(objsStart, objsEnd));
+}
+
+/** Bytes of a minimal CBOR head for length n (what ciborium writes). */
+const headSize = (n: number) => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);

@@ -5,12 +5,13 @@
 const MAGIC = 0x184d2204;
 const BLOCK_MAX = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20];
 
-/** Returns null when `buf` is exactly one well-formed LZ4 frame, else a short reason. */
-export function checkLz4Frame(buf: Buffer): string | null {
-  if (buf.length < 7) return `lz4: frame too short (${buf.length} bytes)`;
-  if (buf.readUInt32LE(0) !== MAGIC) return 'lz4: bad frame magic';
-  const flg = buf[4];
-  const bd = buf[5];
+/** Returns null when `buf[start, end)` is exactly one well-formed LZ4 frame, else a short reason. */
+export function checkLz4Frame(buf: Uint8Array, start = 0, end = buf.length): string | null {
+  const len = end - start;
+  if (len < 7) return `lz4: frame too short (${len} bytes)`;
+  if (u32le(buf, start) !== MAGIC) return 'lz4: bad frame magic';
+  const flg = buf[start + 4];
+  const bd = buf[start + 5];
   if (flg >> 6 !== 1) return `lz4: unsupported frame version ${flg >> 6}`;
   if (flg & 0x02) return 'lz4: reserved FLG bit set';
   if (bd & 0x8f) return 'lz4: reserved BD bits set';
@@ -19,23 +20,23 @@ export function checkLz4Frame(buf: Buffer): string | null {
   const blockChecksum = (flg & 0x10) !== 0;
   const contentChecksum = (flg & 0x04) !== 0;
   const descLen = 2 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0);
-  if (buf.length < 4 + descLen + 1) return 'lz4: truncated frame descriptor';
-  const hc = (xxh32(buf, 0, 4, 4 + descLen) >>> 8) & 0xff;
-  if (hc !== buf[4 + descLen]) return 'lz4: frame header checksum mismatch';
-  let pos = 4 + descLen + 1;
+  if (len < 4 + descLen + 1) return 'lz4: truncated frame descriptor';
+  const hc = (xxh32(buf, 0, start + 4, start + 4 + descLen) >>> 8) & 0xff;
+  if (hc !== buf[start + 4 + descLen]) return 'lz4: frame header checksum mismatch';
+  let pos = start + 4 + descLen + 1;
   for (;;) {
-    if (pos + 4 > buf.length) return 'lz4: truncated block header';
-    const word = buf.readUInt32LE(pos);
+    if (pos + 4 > end) return 'lz4: truncated block header';
+    const word = u32le(buf, pos);
     pos += 4;
     if (word === 0) break; // end mark
     const size = word & 0x7fffffff;
     if (size > blockMax) return `lz4: block size ${size} exceeds frame maximum ${blockMax}`;
     pos += size + (blockChecksum ? 4 : 0);
-    if (pos > buf.length) return 'lz4: truncated block';
+    if (pos > end) return 'lz4: truncated block';
   }
   if (contentChecksum) pos += 4;
-  if (pos > buf.length) return 'lz4: truncated content checksum';
-  if (pos !== buf.length) return `lz4: ${buf.length - pos} trailing bytes after frame`;
+  if (pos > end) return 'lz4: truncated content checksum';
+  if (pos !== end) return `lz4: ${end - pos} trailing bytes after frame`;
   return null;
 }
 

@@ -3,10 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { BadRequest, normalizeTime, parseBlock, parseProcess, parseStream } from '../src/envelope.js';
-import { decodeCbor, CborError } from '../src/cbor.js';
+import { BadRequest, normalizeTime, parseBlock, parseBlockGeneric, parseProcess, parseStream, readBlockFast, type Block } from '../src/envelope.js';
+import { decodeCbor, CborError, type CborMap } from '../src/cbor.js';
 import { checkLz4Frame } from '../src/lz4-frame.js';
 import { blockBody, definite, encodeIndefinite, lz4Frame, processBody, streamBody } from './fixtures.js';
+import { repoRoot } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const pid = randomUUID();
 const sid = randomUUID();
@@ -217,4 +220,61 @@ test('decoded maps inherit nothing: __proto__ and constructor keys are plain own
     const k = `k${i}`;
     assert.deepEqual(Object.keys(decodeCbor(definite({ entries: [[k, i]] })) as object), [k]);
   }
+});
+
+// The fast reader only shortcuts what the generic path would accept: whenever it answers,
+// the generic path must accept the same body with the same row and stored bytes.
+test('the block fast path agrees with the generic path on vectors, fixtures and mutations', () => {
+  const dir = join(repoRoot, 'unreal-plugin-protocol', 'vectors');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { vectors: { route: string; body: string }[] };
+  const vectors = manifest.vectors.filter((v) => v.route === 'insert_block').map((v) => readFileSync(join(dir, v.body)));
+  const fixtures = [
+    blockBody('rust', pid, sid).body,
+    blockBody('unreal', pid, sid).body,
+    blockBody('rust-legacy', pid, sid).body,
+    blockBody('rust', pid, sid, { size: 300_000 }).body,
+    blockBody('rust', pid, sid, { over: { begin_ticks: -5, end_ticks: 2 ** 40, object_offset: 2 ** 32 - 1, nb_objects: -1 } }).body,
+    blockBody('rust', pid, sid, { over: { begin_ticks: 2n ** 62n } }).body,
+    blockBody('rust', pid, sid, { over: { extra: 'ignored' } }).body,
+  ];
+  const generic = (b: Buffer): Block | null => {
+    try {
+      return parseBlockGeneric(b);
+    } catch (e) {
+      assert.ok(e instanceof BadRequest);
+      return null;
+    }
+  };
+  const same = (fast: Block, slow: Block) => {
+    assert.deepEqual(fast.row, slow.row);
+    assert.ok(Buffer.concat(fast.payload).equals(Buffer.concat(slow.payload)));
+  };
+  let taken = 0;
+  const bodies = [...vectors, ...fixtures];
+  for (const seed of [...vectors, ...fixtures.slice(0, 2)]) {
+    for (let i = 0; i < 300; i++) {
+      const m = Buffer.from(seed);
+      m[(i * 7919) % Math.min(m.length, 400)] = randomBytes(1)[0]; // the envelope, not deep in the payload
+      bodies.push(m);
+    }
+  }
+  for (const body of bodies) {
+    const fast = readBlockFast(body);
+    const slow = generic(body);
+    if (fast === null) continue;
+    taken++;
+    assert.ok(slow !== null, 'the fast path accepted a body the generic path rejects');
+    same(fast, slow);
+  }
+  // Both producers' usual shapes take the fast path, and the Rust one stores a single slice of the body.
+  for (const body of [fixtures[0], fixtures[1], fixtures[3], fixtures[4]]) assert.ok(readBlockFast(body) !== null);
+  assert.equal(readBlockFast(fixtures[0])!.payload.length, 1);
+  // Every golden vector the generic path accepts takes the fast path, except the legacy
+  // payload given as arrays of integers.
+  for (const v of vectors) {
+    if (generic(v) === null) continue;
+    const legacy = Array.isArray(((decodeCbor(v) as CborMap).payload as CborMap).dependencies);
+    if (!legacy) assert.ok(readBlockFast(v) !== null);
+  }
+  assert.ok(taken > 0);
 });

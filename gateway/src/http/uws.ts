@@ -55,7 +55,7 @@ let wClose = false;
 function writeCorked(): void {
   const res = wRes!;
   const r = wReply!;
-  res.writeStatus(statusLine(r.status));
+  if (r.status !== 200) res.writeStatus(statusLine(r.status)); // uWS writes 200 OK by default
   const h = r.headers;
   if (h) for (const k in h) res.writeHeader(k, h[k]);
   res.end((r.body as string | Buffer | undefined) ?? EMPTY, wClose);
