@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
 module.exports.QueryStream = nativeBinding.QueryStream
+module.exports.blockViewRows = nativeBinding.blockViewRows
 module.exports.countBlockEvents = nativeBinding.countBlockEvents
 module.exports.openEngine = nativeBinding.openEngine

@@ -36,6 +36,12 @@ export declare class QueryStream {
 }
 
 /**
+ * Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
+ * how many (the decode benchmark's block-to-Arrow cases).
+ */
+export declare function blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number
+
+/**
  * Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
  * the number of events; decoding errors name what was being read.
  */

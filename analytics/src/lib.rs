@@ -136,6 +136,15 @@ pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffe
     Ok(n)
 }
 
+/// Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
+/// how many (the decode benchmark's block-to-Arrow cases).
+#[napi]
+pub fn block_view_rows(view: String, dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer) -> Result<u32> {
+    let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
+    let n = micromegas_analytics::views::rows_of_one_block(&view, types, &payload).map_err(to_napi)?;
+    Ok(n as u32)
+}
+
 /// Connects to PostgreSQL and the object store.
 #[napi]
 pub async fn open_engine(options: OpenOptions) -> Result<Engine> {

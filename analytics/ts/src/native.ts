@@ -63,6 +63,7 @@ export interface NativeEngine {
 interface NativeModule {
   openEngine(options: OpenOptions): Promise<NativeEngine>;
   countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
+  blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -4,7 +4,7 @@
 use super::event::{Custom, EventBody, EventRef, PodRef, ValueRef};
 use super::reader::{try_read_at, Reader};
 use super::strings::{try_read_dyn_string, try_read_dyn_text, CODEC_UTF8};
-use super::udt::{Kind, Member, Udt, UdtTable};
+use super::udt::{CheckPlan, Kind, Member, Udt, UdtTable, MAX_NESTING};
 use super::value::{Object, Value, PROPERTY_SET};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
@@ -32,9 +32,6 @@ impl Hasher for IdHasher {
         self.0 = (v ^ (v >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
-
-/// Nested UDTs deeper than this are treated as corrupt metadata (a type that contains itself).
-const MAX_NESTING: usize = 16;
 
 /// Walks `index:u8 [size:u32] body` records, calling `f(record_index, udt, body)`.
 fn try_for_each_record<'a>(
@@ -224,6 +221,13 @@ pub fn try_for_each_object<'a>(
     try_for_each_record(buf, table, "objects", |index, udt, body| {
         let body = if udt.size > 0 {
             let pod = PodRef { table, udt, window: body, deps };
+            if let CheckPlan::Ids(ids) = &udt.check {
+                let resolved = ids.iter().all(|&o| deps.contains_key(&u64::from_le_bytes(body[o..o + 8].try_into().unwrap())));
+                if resolved {
+                    return f(index, EventRef { udt, body: EventBody::Pod(pod) });
+                }
+            }
+            // The walk: for types that need it, and to name what is wrong with this instance.
             match pod.try_check(0)? {
                 None => EventBody::Pod(pod),
                 Some(handle) => EventBody::Custom(Custom::default().with("value", handle)),

@@ -36,6 +36,66 @@ pub struct Udt {
     pub size: usize,
     pub members: Vec<Member>,
     pub is_reference: bool,
+    /// How an instance is checked, worked out once when the table is built.
+    pub check: CheckPlan,
+}
+
+/// What checking one fixed-size instance takes. Bounds, sizes and kinds of members depend only on
+/// the type, so they are checked once per table; per instance, only the dependency ids remain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum CheckPlan {
+    /// Every member (nested ones too) fits and has a known kind: the instance is valid when the
+    /// u64 ids at these byte offsets are dependencies of its block.
+    Ids(Vec<usize>),
+    /// The member-by-member walk, which also says what is wrong: bad layouts, handle types.
+    #[default]
+    Walk,
+}
+
+/// Nested UDTs deeper than this are treated as corrupt metadata (a type that contains itself).
+pub const MAX_NESTING: usize = 16;
+
+/// The dependency-id offsets of `udt` (fixed size, not itself a handle), or None when any member
+/// needs the walk. Handles nested in it resolve through their `id`, which must be a reference.
+fn id_offsets(udts: &[Udt], udt: &Udt, depth: usize) -> Option<Vec<usize>> {
+    if depth > MAX_NESTING || udt.size == 0 {
+        return None;
+    }
+    let mut ids = Vec::new();
+    for m in &udt.members {
+        if m.offset.checked_add(m.size)? > udt.size {
+            return None;
+        }
+        if m.is_reference {
+            if m.size < 8 {
+                return None;
+            }
+            ids.push(m.offset);
+            continue;
+        }
+        let fits = |n: usize| (m.size == n).then_some(());
+        match m.kind {
+            Kind::U8 => fits(1)?,
+            Kind::U32 => fits(4)?,
+            Kind::U64 | Kind::I64 | Kind::F64 => fits(8)?,
+            Kind::Nested(i) => {
+                let nested = &udts[i];
+                if nested.size == 0 || m.offset + nested.size > udt.size {
+                    return None;
+                }
+                if nested.is_reference {
+                    // A handle reads as its first `id` member, which must itself be a reference.
+                    let id = nested.members.iter().find(|x| &*x.name == "id")?;
+                    if !id.is_reference {
+                        return None;
+                    }
+                }
+                ids.extend(id_offsets(udts, nested, depth + 1)?.into_iter().map(|o| o + m.offset));
+            }
+            Kind::Unknown => return None,
+        }
+    }
+    Some(ids)
 }
 
 impl Udt {
@@ -66,6 +126,16 @@ impl UdtTable {
                 "f64" => Kind::F64,
                 other => by_name.get(other).map_or(Kind::Unknown, |&i| Kind::Nested(i)),
             };
+        }
+        let plans: Vec<CheckPlan> = udts
+            .iter()
+            .map(|u| match u.is_reference {
+                true => CheckPlan::Walk,
+                false => id_offsets(&udts, u, 0).map_or(CheckPlan::Walk, CheckPlan::Ids),
+            })
+            .collect();
+        for (u, p) in udts.iter_mut().zip(plans) {
+            u.check = p;
         }
         Self { udts, by_name }
     }
@@ -143,5 +213,6 @@ fn udt_from_cbor(v: &Cbor) -> Result<Udt> {
         is_reference: boolean(m, "is_reference")?,
         members,
         name: name.into(),
+        check: CheckPlan::Walk,
     })
 }

@@ -170,3 +170,34 @@ pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usiz
         }
     }
 }
+
+/// Rows `view` builds from one payload of a stream with these types, on the calling thread, with
+/// placeholder process, stream and block rows (the decode benchmark: block to Arrow).
+pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8]) -> Result<usize> {
+    let payload = bytes::Bytes::copy_from_slice(payload);
+    let view = super::all_views().into_iter().find(|v| v.name() == view).with_context(|| format!("no view named {view}"))?;
+    let t0 = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let id = String::from("00000000-0000-0000-0000-000000000000");
+    let process = ProcessRow {
+        process_id: id.clone(), exe: "bench.exe".into(), username: "bench".into(), realname: "Bench".into(), computer: "bench-host".into(),
+        distro: "linux".into(), cpu_brand: "cpu".into(), tsc_frequency: 1_000_000_000, start_time: t0, start_ticks: 0,
+        insert_time: t0, parent_process_id: None, properties: "{}".into(), last_update_time: None,
+        last_block_end_time: None, last_block_end_ticks: None,
+    };
+    let stream = StreamRow {
+        stream_id: id.clone(), process_id: id.clone(), dependencies_metadata: Vec::new(), objects_metadata: Vec::new(),
+        tags: Vec::new(), properties: "{}".into(), insert_time: t0, format: String::new(), last_update_time: None,
+    };
+    let block = BlockRow {
+        block_id: id.clone(), stream_id: id.clone(), process_id: id, begin_time: t0, begin_ticks: 0, end_time: t0, end_ticks: 0,
+        nb_objects: 0, object_offset: 0, payload_size: payload.len() as i64, insert_time: t0, payload_object: None, payload_offset: None,
+    };
+    let streams = [StreamBlocks {
+        converter: TickConverter::new(t0, 0, process.tsc_frequency, None),
+        process: Arc::new(process),
+        stream: Arc::new(stream),
+        types: Arc::new(types),
+        blocks: vec![(block, payload)],
+    }];
+    Ok(view.rows_from_blocks(&streams, None)?.num_rows())
+}
