@@ -178,6 +178,14 @@ impl<'a> EventRef<'a> {
         }
     }
 
+    /// The dependency id stored in reference member `i` of a fixed-size event, without resolving
+    /// it: lets a view memoize per id what it derives from the dependency.
+    pub fn reference_id(&self, i: usize) -> Option<u64> {
+        let EventBody::Pod(p) = &self.body else { return None };
+        let m = p.udt.members.get(i).filter(|m| m.is_reference)?;
+        Some(u64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
+    }
+
     pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {
         self.member(self.member_index(name)?)
     }

@@ -11,6 +11,12 @@ pub struct BlockBuffers {
 
 /// Decodes the CBOR envelope and decompresses both LZ4 frames.
 pub fn try_decode_payload(payload: &[u8]) -> Result<BlockBuffers> {
+    if let Some((dependencies, objects)) = frames_in_place(payload) {
+        return Ok(BlockBuffers {
+            dependencies: try_lz4_frame_decompress(dependencies).context("decompressing payload `dependencies`")?,
+            objects: try_lz4_frame_decompress(objects).context("decompressing payload `objects`")?,
+        });
+    }
     let v: Cbor = ciborium::de::from_reader(payload)
         .map_err(|e| anyhow!("invalid CBOR in block payload ({} bytes): {e}", payload.len()))?;
     let map = v.as_map().ok_or_else(|| anyhow!("block payload is not a CBOR map"))?;
@@ -24,6 +30,47 @@ pub fn try_decode_payload(payload: &[u8]) -> Result<BlockBuffers> {
         try_lz4_frame_decompress(&compressed).with_context(|| format!("decompressing payload `{key}`"))
     };
     Ok(BlockBuffers { dependencies: field("dependencies")?, objects: field("objects")? })
+}
+
+/// The two frames of the usual payload encoding (a definite map of two text keys and two definite
+/// byte strings, in either order), borrowed from it; None for anything else, which the general
+/// CBOR reader then handles (and explains when it is wrong). Saves two copies of every payload.
+fn frames_in_place(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    /// A definite text or byte string of `major` at `*pos`: its bytes, and `*pos` moved past it.
+    fn string<'a>(b: &'a [u8], pos: &mut usize, major: u8) -> Option<&'a [u8]> {
+        let head = *b.get(*pos)?;
+        if head >> 5 != major {
+            return None;
+        }
+        let (len, at) = match head & 31 {
+            n @ 0..=23 => (n as usize, *pos + 1),
+            24 => (*b.get(*pos + 1)? as usize, *pos + 2),
+            25 => (u16::from_be_bytes(b.get(*pos + 1..*pos + 3)?.try_into().ok()?) as usize, *pos + 3),
+            26 => (u32::from_be_bytes(b.get(*pos + 1..*pos + 5)?.try_into().ok()?) as usize, *pos + 5),
+            _ => return None,
+        };
+        let bytes = b.get(at..at.checked_add(len)?)?;
+        *pos = at + len;
+        Some(bytes)
+    }
+    if payload.first() != Some(&0xa2) {
+        return None;
+    }
+    let mut pos = 1;
+    let (mut dependencies, mut objects) = (None, None);
+    for _ in 0..2 {
+        let key = string(payload, &mut pos, 3)?;
+        let value = string(payload, &mut pos, 2)?;
+        match key {
+            b"dependencies" if dependencies.is_none() => dependencies = Some(value),
+            b"objects" if objects.is_none() => objects = Some(value),
+            _ => return None,
+        }
+    }
+    if pos != payload.len() {
+        return None;
+    }
+    Some((dependencies?, objects?))
 }
 
 /// Byte string (current producers) or array of small integers (Rust ≤ 0.28): both are accepted forever.
@@ -136,7 +183,8 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::try_lz4_frame_decompress;
+    use super::{frames_in_place, try_decode_payload, try_lz4_frame_decompress};
+    use ciborium::value::Value as Cbor;
     use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
     use std::io::Write;
 
@@ -184,5 +232,39 @@ mod tests {
         let mut bad_header = f.clone();
         bad_header[5] ^= 0x10;
         assert!(try_lz4_frame_decompress(&bad_header).unwrap_err().to_string().contains("LZ4"));
+    }
+
+    fn cbor(v: &Cbor) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(v, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn payloads_are_read_in_place_when_usual_and_through_cbor_otherwise() {
+        let (d, o) = (sample(1_000), sample(300_000));
+        let (fd, fo) = (frame(&d, FrameInfo::new()), frame(&o, FrameInfo::new()));
+        let entry = |k: &str, v: &[u8]| (Cbor::Text(k.into()), Cbor::Bytes(v.to_vec()));
+        let usual = cbor(&Cbor::Map(vec![entry("dependencies", &fd), entry("objects", &fo)]));
+        let reversed = cbor(&Cbor::Map(vec![entry("objects", &fo), entry("dependencies", &fd)]));
+        for p in [&usual, &reversed] {
+            assert_eq!(frames_in_place(p), Some((&fd[..], &fo[..])));
+            let b = try_decode_payload(p).unwrap();
+            assert_eq!((b.dependencies, b.objects), (d.clone(), o.clone()));
+        }
+        // Not the usual shape: legacy arrays of integers, an extra key, a repeated key.
+        let legacy = cbor(&Cbor::Map(vec![
+            (Cbor::Text("dependencies".into()), Cbor::Array(fd.iter().map(|&x| Cbor::Integer(x.into())).collect())),
+            entry("objects", &fo),
+        ]));
+        let extra = cbor(&Cbor::Map(vec![entry("dependencies", &fd), entry("objects", &fo), entry("x", b"")]));
+        let twice = cbor(&Cbor::Map(vec![entry("objects", &fo), entry("objects", &fo)]));
+        for p in [&legacy, &extra, &twice] {
+            assert_eq!(frames_in_place(p), None);
+        }
+        let b = try_decode_payload(&legacy).unwrap();
+        assert_eq!((b.dependencies, b.objects), (d, o));
+        assert!(try_decode_payload(&twice).is_err());
+        assert!(try_decode_payload(&usual[..usual.len() - 1]).is_err());
     }
 }

@@ -151,8 +151,13 @@ async fn make_group(
 ///
 /// A block that fails to decode is skipped with a message naming it: one corrupt block from one
 /// client must not make a whole view unreadable. The message goes to stderr.
-pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usize, &EventRef)) {
-    for (block, payload) in &sb.blocks {
+pub fn decode_stream_blocks(sb: &StreamBlocks, f: impl FnMut(&BlockRow, usize, &EventRef)) {
+    decode_blocks(sb, &sb.blocks, f)
+}
+
+/// [`decode_stream_blocks`] over some of the stream's blocks.
+pub fn decode_blocks(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], mut f: impl FnMut(&BlockRow, usize, &EventRef)) {
+    for (block, payload) in blocks {
         // Check the whole block before emitting, so a block corrupt in its middle contributes no
         // rows: a second walk is cheaper than keeping its events.
         let decoded = Block::try_decode(payload, &sb.types)
@@ -163,12 +168,48 @@ pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usiz
                 f(block, i, &e);
                 Ok(())
             })),
-            Err(e) => eprintln!(
-                "micromegas-analytics: skipping corrupt block {} of stream {}: {e:#}",
-                block.block_id, block.stream_id
-            ),
+            Err(e) => skip_corrupt(block, &e),
         }
     }
+}
+
+/// [`decode_blocks`] for a view that collects into a `Vec`: one walk per block, and a block
+/// that turns out corrupt midway has what it pushed taken back.
+pub fn decode_blocks_into<T>(
+    sb: &StreamBlocks,
+    blocks: &[(BlockRow, bytes::Bytes)],
+    out: &mut Vec<T>,
+    mut f: impl FnMut(&BlockRow, usize, &EventRef, &mut Vec<T>),
+) {
+    for (block, payload) in blocks {
+        let mark = out.len();
+        let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
+            b.try_for_each_event(&sb.types, |i, e| {
+                f(block, i, &e, out);
+                Ok(())
+            })
+        });
+        if let Err(e) = walked {
+            out.truncate(mark);
+            skip_corrupt(block, &e);
+        }
+    }
+}
+
+fn skip_corrupt(block: &BlockRow, e: &anyhow::Error) {
+    eprintln!("micromegas-analytics: skipping corrupt block {} of stream {}: {e:#}", block.block_id, block.stream_id);
+}
+
+/// One batch as zero-copy slices, one per core, so the plan above it (aggregates, filters) runs
+/// on every core instead of one.
+pub fn split_for_cores(batch: RecordBatch) -> Vec<RecordBatch> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows = batch.num_rows();
+    if cores < 2 || rows < 2 * 8192 {
+        return vec![batch];
+    }
+    let per = rows.div_ceil(cores);
+    (0..rows).step_by(per).map(|at| batch.slice(at, per.min(rows - at))).collect()
 }
 
 /// Rows `view` builds from one payload of a stream with these types, on the calling thread, with

@@ -1,14 +1,15 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
-use super::block_source::{decode_stream_blocks, load_stream_blocks, StreamBlocks};
-use super::columns::{dict, ts, ts_builder, CallSite};
+use super::block_source::{decode_blocks_into, load_stream_blocks, split_for_cores, StreamBlocks};
+use super::columns::{dict, ts, CallSite};
 use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
 use crate::decode::MemberIndex;
 use crate::metadata::{BlockFilter, BlockRow};
+
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Builder, StringArray, UInt32Array, UInt32Builder};
+use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray, TimestampNanosecondArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -32,15 +33,6 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("line", DataType::UInt32, false),
     ]))
 });
-
-/// A span whose begin event was seen; `id` is the begin event's object number in the stream.
-struct Open {
-    id: i64,
-    begin: i64,
-    site: u32,
-    /// Orphan ends seen before this begin (see [`rebuild_spans`]).
-    orphans_before: u32,
-}
 
 pub struct Span {
     pub id: i64,
@@ -77,38 +69,49 @@ impl CallSites {
     }
 }
 
-/// Rebuilds the spans of one stream. Blocks are chained in order, so a span that opens in one
-/// block and closes in a later one comes out whole; spans still open after the last block end
-/// at that block's end time. An end event with no open span closes a span that began before
-/// the first block read (a range query reads only its blocks): it begins at that block's begin
-/// time, and the spans inside it get their true depth and parent; its id is made from the end
-/// event's (negative: its begin event was not read).
-pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
-    let mut stack: Vec<Open> = Vec::new();
-    let mut spans = Vec::new();
-    // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
-    let mut before: Vec<u32> = Vec::new();
-    let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
+/// A begin or end event reduced to what the call stack needs.
+struct StackEvent {
+    object: i64,
+    time: i64,
+    /// Index into the decoding chunk's own [`CallSites`] until merged.
+    site: u32,
+    begin: bool,
+}
+
+/// Blocks decoded per round, per core: bounds the memory of the reduced events.
+const BLOCKS_PER_CORE_ROUND: usize = 4;
+
+/// The begin/end events of `blocks` (in order), with their call sites interned in `sites`. This is
+/// the expensive part (decompression, checks, descriptors), done for several block ranges at once.
+fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites) -> Vec<StackEvent> {
+    let mut out = Vec::with_capacity(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
     let mut members = MemberIndex::new(["time", "thread_span_desc"]);
-    // Descriptor address -> site, valid while its block is decoded.
-    let mut by_desc: Vec<(usize, u32)> = Vec::new();
-    let mut current: *const BlockRow = std::ptr::null();
-    decode_stream_blocks(sb, |block, index, e| {
-        let ty = e.type_name();
-        let is_begin = ty.starts_with("BeginThread");
-        let is_end = ty.starts_with("EndThread");
-        if !is_begin && !is_end {
-            return;
-        }
-        if !std::ptr::eq(current, block) {
-            current = block;
+    // Per event type (by address): 1 begins a span, 2 ends one, 0 neither. A stream has few types.
+    let mut kinds: Vec<(usize, u8)> = Vec::new();
+    // Descriptor id -> site, valid within one block (ids are per block).
+    let mut by_desc: Vec<(u64, u32)> = Vec::new();
+    decode_blocks_into(sb, blocks, &mut out, |block, index, e, out| {
+        if index == 0 {
             by_desc.clear();
+        }
+        let ty = e.udt as *const _ as usize;
+        let kind = match kinds.iter().find(|(k, _)| *k == ty) {
+            Some((_, kind)) => *kind,
+            None => {
+                let name = e.type_name();
+                let kind = if name.starts_with("BeginThread") { 1 } else if name.starts_with("EndThread") { 2 } else { 0 };
+                kinds.push((ty, kind));
+                kind
+            }
+        };
+        if kind == 0 {
+            return;
         }
         let [time, desc] = members.of(e);
         let Some(ticks) = time.and_then(|i| e.member(i)).and_then(|v| v.as_i64()) else {
             return;
         };
-        let desc = desc.and_then(|i| e.member(i)).and_then(|v| v.as_object()).map(|d| Arc::as_ptr(d) as usize);
+        let desc = desc.and_then(|i| e.reference_id(i));
         let site = match desc.and_then(|d| by_desc.iter().find(|(k, _)| *k == d)) {
             Some((_, site)) => *site,
             None => {
@@ -122,63 +125,100 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
                 site
             }
         };
-        let t = sb.converter.ticks_to_ns(ticks);
-        let object = block.object_offset + index as i64;
-        if is_begin {
-            stack.push(Open { id: object, begin: t, site, orphans_before: orphans.len() as u32 });
-        } else if let Some(open) = stack.pop() {
-            before.push(open.orphans_before);
-            spans.push(Span {
-                id: open.id,
-                parent: stack.last().map_or(-1, |p| p.id),
-                depth: stack.len() as u32,
-                begin: open.begin,
-                end: t,
-                site: open.site,
-            });
-        } else {
-            orphans.push((-2 - object, t, site));
-        }
+        out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks), site, begin: kind == 1 });
     });
+    out
+}
+
+/// Rebuilds the spans of one stream, in begin order. Blocks are chained in order, so a span that
+/// opens in one block and closes in a later one comes out whole; spans still open after the last
+/// block end at that block's end time. An end event with no open span closes a span that began
+/// before the first block read (a range query reads only its blocks): it begins at that block's
+/// begin time, and the spans inside it get their true depth and parent; its id is made from the
+/// end event's (negative: its begin event was not read).
+///
+/// Blocks are decoded a few per core at a time, in parallel; the call stack then runs through
+/// their events in order. A span takes its slot when it begins, so the output is in begin order
+/// without a sort (ties: parent before child, then stream order); the clipped spans come first.
+pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
+    const UNSET: i64 = i64::MIN;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut stack: Vec<(usize, i64)> = Vec::new(); // (slot, id) of the open spans
+    let events: usize = sb.blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum();
+    let mut spans: Vec<Span> = Vec::with_capacity(events / 2);
+    // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
+    let mut before: Vec<u32> = Vec::with_capacity(events / 2);
+    let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
+    for round in sb.blocks.chunks(cores * BLOCKS_PER_CORE_ROUND) {
+        let per = round.len().div_ceil(cores);
+        let parts: Vec<(Vec<StackEvent>, CallSites)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = round
+                .chunks(per)
+                .skip(1)
+                .map(|part| scope.spawn(move || {
+                    let mut local = CallSites::default();
+                    (stack_events(sb, part, &mut local), local)
+                }))
+                .collect();
+            let mut local = CallSites::default();
+            let first = (stack_events(sb, &round[..per.min(round.len())], &mut local), local);
+            std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("span decoding thread panicked"))).collect()
+        });
+        for (events, local) in parts {
+            let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
+            for ev in events {
+                let site = remap[ev.site as usize];
+                if ev.begin {
+                    let parent = stack.last().map_or(-1, |&(_, id)| id);
+                    before.push(orphans.len() as u32);
+                    spans.push(Span { id: ev.object, parent, depth: stack.len() as u32, begin: ev.time, end: UNSET, site });
+                    stack.push((spans.len() - 1, ev.object));
+                } else if let Some((slot, _)) = stack.pop() {
+                    spans[slot].end = ev.time;
+                } else {
+                    orphans.push((-2 - ev.object, ev.time, site));
+                }
+            }
+        }
+    }
+    // Spans still open end with the last block.
     if let Some((last, _)) = sb.blocks.last() {
         let end = sb.converter.delta_to_ns(last.end_ticks);
-        while let Some(open) = stack.pop() {
-            before.push(open.orphans_before);
-            spans.push(Span {
-                id: open.id,
-                parent: stack.last().map_or(-1, |p| p.id),
-                depth: stack.len() as u32,
-                begin: open.begin,
-                end: end.max(open.begin),
-                site: open.site,
-            });
+        for (slot, _) in stack.drain(..) {
+            let s = &mut spans[slot];
+            s.end = end.max(s.begin);
         }
     }
     // k spans were open when the first block began; the m-th orphan end closes the innermost one
     // still open (depth k-1-m). A span that began after j orphan ends sits under k-j of them.
     let k = orphans.len() as u32;
-    if k > 0 {
-        for (span, j) in spans.iter_mut().zip(before) {
-            let above = k - j;
-            span.depth += above;
-            if span.parent == -1 && above > 0 {
-                span.parent = orphans[j as usize].0;
-            }
-        }
-        let start = sb.blocks.first().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.begin_ticks));
-        for (m, &(id, end, site)) in orphans.iter().enumerate() {
-            spans.push(Span {
-                id,
-                parent: orphans.get(m + 1).map_or(-1, |o| o.0),
-                depth: k - 1 - m as u32,
-                begin: start.min(end),
-                end,
-                site,
-            });
+    if k == 0 {
+        return spans;
+    }
+    for (span, j) in spans.iter_mut().zip(before) {
+        let above = k - j;
+        span.depth += above;
+        if span.parent == -1 && above > 0 {
+            span.parent = orphans[j as usize].0;
         }
     }
-    spans.sort_unstable_by_key(|s| (s.begin, s.depth, s.id));
-    spans
+    let start = sb.blocks.first().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.begin_ticks));
+    // Outermost first: they all begin at `start`.
+    let mut out: Vec<Span> = orphans
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(m, &(id, end, site))| Span {
+            id,
+            parent: orphans.get(m + 1).map_or(-1, |o| o.0),
+            depth: k - 1 - m as u32,
+            begin: start.min(end),
+            end,
+            site,
+        })
+        .collect();
+    out.append(&mut spans);
+    out
 }
 
 #[async_trait]
@@ -221,44 +261,42 @@ impl View for ThreadSpansView {
         };
         let filter = BlockFilter { stream_id: Some(stream_id.clone()), range, ..Default::default() };
         let streams = load_stream_blocks(ctx, &filter).await?;
-        Ok(vec![self.rows_from_blocks(&streams, range)?])
+        Ok(split_for_cores(self.rows_from_blocks(&streams, range)?))
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
-        let mut id = Int64Builder::new();
-        let mut parent = Int64Builder::new();
-        let mut depth = UInt32Builder::new();
-        let mut begin = ts_builder();
-        let mut end = ts_builder();
-        let mut duration = Int64Builder::new();
-        let mut site = Vec::new();
         let mut sites = CallSites::default();
+        let mut spans: Vec<Span> = Vec::new();
         for sb in streams {
-            for s in rebuild_spans(sb, &mut sites) {
-                if range.is_some_and(|r| !r.overlaps(s.begin, s.end)) {
-                    continue;
-                }
-                id.append_value(s.id);
-                parent.append_value(s.parent);
-                depth.append_value(s.depth);
-                begin.append_value(s.begin);
-                end.append_value(s.end);
-                duration.append_value(s.end - s.begin);
-                site.push(s.site as i32);
+            let mut rebuilt = rebuild_spans(sb, &mut sites);
+            if let Some(r) = range {
+                rebuilt.retain(|s| r.overlaps(s.begin, s.end));
+            }
+            if spans.is_empty() {
+                spans = rebuilt;
+            } else {
+                spans.append(&mut rebuilt);
             }
         }
+        // Each column in one exact-size allocation.
+        let col = |f: fn(&Span) -> i64| Int64Array::from_iter_values(spans.iter().map(f));
+        let time = |f: fn(&Span) -> i64| TimestampNanosecondArray::from_iter_values(spans.iter().map(f)).with_timezone("+00:00");
+        let site: Vec<i32> = spans.iter().map(|s| s.site as i32).collect();
+        let (id, parent, begin, end, duration) = (col(|s| s.id), col(|s| s.parent), time(|s| s.begin), time(|s| s.end), col(|s| s.end - s.begin));
+        let depth = UInt32Array::from_iter_values(spans.iter().map(|s| s.depth));
+        drop(spans);
         let hashes: Vec<u32> = sites.sites.iter().map(|c| c.hash()).collect();
         let hash = UInt32Array::from_iter_values(site.iter().map(|&k| hashes[k as usize]));
         let line = UInt32Array::from_iter_values(site.iter().map(|&k| sites.sites[k as usize].line));
         let keys = Int32Array::from(site);
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(id.finish()),
-            Arc::new(parent.finish()),
-            Arc::new(depth.finish()),
+            Arc::new(id),
+            Arc::new(parent),
+            Arc::new(depth),
             Arc::new(hash),
-            Arc::new(begin.finish()),
-            Arc::new(end.finish()),
-            Arc::new(duration.finish()),
+            Arc::new(begin),
+            Arc::new(end),
+            Arc::new(duration),
             sites.column(&keys, |c| &c.name)?,
             sites.column(&keys, |c| &c.target)?,
             sites.column(&keys, |c| &c.filename)?,
