@@ -407,33 +407,10 @@ function mapHead(r: Reader): number {
   return h >= 0xa0 && h < 0xb8 ? h - 0xa0 : -2;
 }
 
-/** End of a definite text or byte string of `major` at r.pos (the head consumed), or -1. */
-function stringEnd(r: Reader, major: number): number {
+/** The argument of the CBOR head at r.pos when it is below 2^53, r.pos then past it; else -1 and r.pos kept. */
+function headArg(r: Reader): number {
   const b = r.buf;
-  if (r.pos >= b.length) return -1;
-  const h = b[r.pos];
-  if (h >> 5 !== major) return -1;
-  const info = h & 31;
-  let n: number;
-  let at = r.pos + 1;
-  if (info < 24) n = info;
-  else if (info === 24 && at < b.length) n = b[at++];
-  else if (info === 25 && at + 2 <= b.length) (n = (b[at] << 8) | b[at + 1]), (at += 2);
-  else if (info === 26 && at + 4 <= b.length) (n = b.readUInt32BE(at)), (at += 4);
-  else return -1;
-  if (at + n > b.length) return -1;
-  r.pos = at;
-  return at + n;
-}
-
-/** An integer that fits a double exactly (major 0 or 1), or NaN. */
-function smallInt(r: Reader): number {
-  const b = r.buf;
-  if (r.pos >= b.length) return NaN;
-  const h = b[r.pos];
-  const major = h >> 5;
-  if (major > 1) return NaN;
-  const info = h & 31;
+  const info = b[r.pos] & 31;
   let n: number;
   let at = r.pos + 1;
   if (info < 24) n = info;
@@ -441,9 +418,28 @@ function smallInt(r: Reader): number {
   else if (info === 25 && at + 2 <= b.length) (n = (b[at] << 8) | b[at + 1]), (at += 2);
   else if (info === 26 && at + 4 <= b.length) (n = b.readUInt32BE(at)), (at += 4);
   else if (info === 27 && at + 8 <= b.length) (n = b.readUInt32BE(at) * 2 ** 32 + b.readUInt32BE(at + 4)), (at += 8);
-  else return NaN;
-  if (n >= Number.MAX_SAFE_INTEGER) return NaN; // a bigint: the generic path keeps it exact
+  else return -1;
+  if (n >= Number.MAX_SAFE_INTEGER) return -1; // a bigint: the generic path keeps it exact
   r.pos = at;
+  return n;
+}
+
+/** End of a definite text or byte string of `major` at r.pos (the head consumed), or -1. */
+function stringEnd(r: Reader, major: number): number {
+  const b = r.buf;
+  if (r.pos >= b.length || b[r.pos] >> 5 !== major) return -1;
+  const n = headArg(r);
+  return n < 0 || r.pos + n > b.length ? -1 : r.pos + n;
+}
+
+/** An integer that fits a double exactly (major 0 or 1), or NaN. */
+function smallInt(r: Reader): number {
+  const b = r.buf;
+  if (r.pos >= b.length) return NaN;
+  const major = b[r.pos] >> 5;
+  if (major > 1) return NaN;
+  const n = headArg(r);
+  if (n < 0) return NaN;
   return major === 0 ? n : -1 - n;
 }
 
