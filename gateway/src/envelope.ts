@@ -324,8 +324,6 @@ export function parseBlockGeneric(body: Buffer): Block {
   const nb = Number(int(m, 'nb_objects', what));
   if (nb < -(2 ** 31) || nb >= 2 ** 31) throw new BadRequest(`${what}: 'nb_objects' out of i32 range`);
   const payload = encodePayload(dependencies, objects);
-  let payloadSize = 0;
-  for (let i = 0; i < payload.length; i++) payloadSize += payload[i].length;
   return {
     row: {
       block_id: uuid(m, 'block_id', what),
@@ -337,10 +335,17 @@ export function parseBlockGeneric(body: Buffer): Block {
       end_ticks: int(m, 'end_ticks', what),
       nb_objects: nb,
       object_offset: int(m, 'object_offset', what),
-      payload_size: payloadSize,
+      payload_size: sizeOf(payload),
     },
     payload,
   };
+}
+
+/** Bytes in the stored payload's parts. */
+function sizeOf(parts: Buffer[]): number {
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) n += parts[i].length;
+  return n;
 }
 
 /** {"dependencies": bytes, "objects": bytes} as ciborium writes it, as parts. */
@@ -361,14 +366,10 @@ const OBJECTS_KEY = Buffer.concat(encodeCbor('objects'));
 
 const BLOCK_ID = 0, STREAM_ID = 1, PROCESS_ID = 2, BEGIN_TIME = 3, END_TIME = 4;
 const BEGIN_TICKS = 5, END_TICKS = 6, OBJECT_OFFSET = 7, NB_OBJECTS = 8, PAYLOAD = 9;
-const BLOCK_KEYS = new Map<string, number>([
-  ['block_id', BLOCK_ID], ['stream_id', STREAM_ID], ['process_id', PROCESS_ID], ['begin_time', BEGIN_TIME],
-  ['end_time', END_TIME], ['begin_ticks', BEGIN_TICKS], ['end_ticks', END_TICKS], ['object_offset', OBJECT_OFFSET],
-  ['nb_objects', NB_OBJECTS], ['payload', PAYLOAD],
-]);
-const ALL_BLOCK_KEYS = (1 << 10) - 1;
-const BLOCK_KEY_BYTES: Buffer[] = [];
-for (const [k, i] of BLOCK_KEYS) BLOCK_KEY_BYTES[i] = Buffer.from(k, 'latin1');
+/** Field names by index (the constants above). */
+const BLOCK_KEY_NAMES = ['block_id', 'stream_id', 'process_id', 'begin_time', 'end_time', 'begin_ticks', 'end_ticks', 'object_offset', 'nb_objects', 'payload'];
+const ALL_BLOCK_KEYS = (1 << BLOCK_KEY_NAMES.length) - 1;
+const BLOCK_KEY_BYTES = BLOCK_KEY_NAMES.map((k) => Buffer.from(k, 'latin1'));
 
 /**
  * The index of the block field whose text key starts at r.pos (consumed), or -1 and
@@ -511,8 +512,6 @@ export function readBlockFast(body: Buffer): Block | null {
   }
   if (seen !== ALL_BLOCK_KEYS || r.pos !== body.length || payload === null) return null;
   if (nb < -(2 ** 31) || nb >= 2 ** 31) return null;
-  let payloadSize = 0;
-  for (let i = 0; i < payload.length; i++) payloadSize += payload[i].length;
   return {
     row: {
       block_id: blockId,
@@ -524,7 +523,7 @@ export function readBlockFast(body: Buffer): Block | null {
       end_ticks: String(endTicks),
       nb_objects: nb,
       object_offset: String(objectOffset),
-      payload_size: payloadSize,
+      payload_size: sizeOf(payload),
     },
     payload,
   };

@@ -151,13 +151,8 @@ async fn make_group(
 ///
 /// A block that fails to decode is skipped with a message naming it: one corrupt block from one
 /// client must not make a whole view unreadable. The message goes to stderr.
-pub fn decode_stream_blocks(sb: &StreamBlocks, f: impl FnMut(&BlockRow, usize, &EventRef)) {
-    decode_blocks(sb, &sb.blocks, f)
-}
-
-/// [`decode_stream_blocks`] over some of the stream's blocks.
-pub fn decode_blocks(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], mut f: impl FnMut(&BlockRow, usize, &EventRef)) {
-    for (block, payload) in blocks {
+pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usize, &EventRef)) {
+    for (block, payload) in &sb.blocks {
         // Check the whole block before emitting, so a block corrupt in its middle contributes no
         // rows: a second walk is cheaper than keeping its events.
         let decoded = Block::try_decode(payload, &sb.types)
@@ -173,8 +168,8 @@ pub fn decode_blocks(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], mut
     }
 }
 
-/// [`decode_blocks`] for a view that collects into a `Vec`: one walk per block, and a block
-/// that turns out corrupt midway has what it pushed taken back.
+/// [`decode_stream_blocks`] over some of the stream's blocks, for a view that collects into a
+/// `Vec`: one walk per block, and a block that turns out corrupt midway has what it pushed taken back.
 pub fn decode_blocks_into<T>(
     sb: &StreamBlocks,
     blocks: &[(BlockRow, bytes::Bytes)],
