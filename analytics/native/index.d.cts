@@ -13,6 +13,8 @@ export declare class Engine {
   /** Runs `sql` and returns the result as an Arrow IPC stream. */
   queryIpc(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
   stats(): EngineStats
+  /** Resolves once the partitions that queries started writing in the background are written. */
+  idle(): Promise<void>
   /** Applies retention and tail sampling now; see `lakehouse::retention`. */
   applyRetention(options: RetentionOptions): Promise<RetentionReport>
   /**

@@ -181,6 +181,13 @@ impl Engine {
         }
     }
 
+    /// Resolves once the partitions that queries started writing in the background are written.
+    #[napi]
+    pub async fn idle(&self) -> Result<()> {
+        self.inner.idle().await;
+        Ok(())
+    }
+
     /// Applies retention and tail sampling now; see `lakehouse::retention`.
     #[napi]
     pub async fn apply_retention(&self, options: RetentionOptions) -> Result<RetentionReport> {

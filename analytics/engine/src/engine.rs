@@ -126,7 +126,14 @@ impl Engine {
         if !matches!(view.source(), ViewSource::Blocks { .. }) || !view.has_global_instance() || !view.hourly_partitions() {
             bail!("{} has no global hourly partitions to materialize", view.name());
         }
-        lakehouse.materialize_hours(view.as_ref(), &Instance::Global, begin, end).await
+        lakehouse.materialize_hours(view, &Instance::Global, begin, end).await
+    }
+
+    /// Waits until the partitions queries started building in the background are written.
+    pub async fn idle(&self) {
+        if let Some(l) = &self.lakehouse {
+            l.idle().await;
+        }
     }
 
     /// Plans `sql` under the query's range and limit.

@@ -1,5 +1,5 @@
-//! JIT partitions: the first query builds Parquet partitions, the second reads no block, and a new
-//! block invalidates exactly the partition it falls in.
+//! JIT partitions: the first query answers from the blocks and writes Parquet partitions in the
+//! background, the next reads no block, and a new block invalidates exactly the partition it falls in.
 
 mod common;
 use common::lake::at;
@@ -20,7 +20,9 @@ async fn a_partition_is_reused_then_rebuilt_when_a_block_arrives() {
 
     let first = lake.rows(&sql, None).await;
     assert_eq!(first.len(), 4);
-    // Three log blocks (one corrupt) in one insert-time hour: one partition, every block read.
+    // Three log blocks (one corrupt) in one insert-time hour: every block read, one partition
+    // written once the query has answered.
+    lake.engine().idle().await;
     assert_eq!(counters(&lake), (3, 1, 0));
     let files: i64 = lake
         .client
@@ -49,6 +51,7 @@ async fn a_partition_is_reused_then_rebuilt_when_a_block_arrives() {
     let third = lake.rows(&sql, None).await;
     assert_eq!(third.last(), Some(&json!({"msg": "late"})));
     assert_eq!(third.len(), 5);
+    lake.engine().idle().await;
     assert_eq!(counters(&lake), (7, 2, 1));
     let (rows, temp): (i64, i64) = {
         let r = lake
@@ -71,6 +74,7 @@ async fn thread_spans_partition_covers_the_stream_and_a_range_reads_only_its_blo
     let Some(lake) = populated_lake(true).await else { return };
     let sql = format!("SELECT name FROM view_instance('thread_spans', '{CPU}') ORDER BY begin");
     assert_eq!(lake.rows(&sql, None).await.len(), 3);
+    lake.engine().idle().await;
     assert_eq!(counters(&lake), (2, 1, 0));
     // A range query decodes only the blocks in range (the partition holds the stream's whole
     // life) and keeps only overlapping spans.
@@ -118,7 +122,32 @@ async fn a_range_over_a_small_share_of_a_stale_hour_reads_its_blocks_without_bui
     assert_eq!(counters(&lake), (1, 0, 0));
     // A range over most of the hour builds its partition; later ranges read it.
     assert_eq!(lake.rows(&sql, Some((0.0, 20.0))).await.len(), 9);
+    lake.engine().idle().await;
     assert_eq!(counters(&lake), (9, 1, 0));
     assert_eq!(lake.rows(&sql, Some((12.2, 12.8))).await, vec![json!({"msg": "later 2"})]);
     assert_eq!(counters(&lake), (9, 1, 1));
+}
+
+#[tokio::test]
+async fn a_filtered_query_builds_only_its_rows_and_the_partition_follows_in_the_background() {
+    let Some(lake) = populated_lake(true).await else { return };
+    let errors = format!("SELECT msg, level FROM view_instance('log_entries', '{P}') WHERE level <= 3 ORDER BY time");
+    // Answered from the three blocks; the hour's partition (all four rows) is then written from
+    // a second read of them.
+    let expected = vec![json!({"msg": "boom", "level": 2}), json!({"msg": "tagged", "level": 3})];
+    assert_eq!(lake.rows(&errors, None).await, expected);
+    lake.engine().idle().await;
+    assert_eq!(counters(&lake), (6, 1, 0));
+    let n: i64 = lake
+        .client
+        .query_one("SELECT num_rows FROM lakehouse_partitions WHERE view_set_name = 'log_entries' AND view_instance_id = $1", &[&P])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4, "the partition holds every row, not just the query's");
+    // Later queries, filtered or not, read the partition.
+    assert_eq!(lake.rows(&errors, None).await, expected);
+    let all = format!("SELECT count(*) AS n FROM view_instance('log_entries', '{P}') WHERE target = 'app'");
+    assert_eq!(lake.rows(&all, None).await, vec![json!({"n": 4})]);
+    assert_eq!(counters(&lake), (6, 1, 2));
 }

@@ -43,6 +43,7 @@ async fn cpu_streams_of_processes_without_errors_expire_early_and_everything_exp
     // Build the thread_spans partition of Q so its retirement can be checked.
     // A is still open at the end of Q's only block, so it ends there: two spans.
     assert_eq!(lake.rows(&format!("SELECT count(*) AS n FROM view_instance('thread_spans', '{Q_CPU}')"), None).await[0]["n"], 2);
+    lake.engine().idle().await;
     let before = files(&lake);
     let q_blob = format!("blobs/{Q}/{Q_CPU}/6f0b2b1e-0000-4000-8000-0000000000c1");
     assert!(before.contains(&q_blob));
@@ -62,6 +63,7 @@ async fn cpu_streams_of_processes_without_errors_expire_early_and_everything_exp
     assert_eq!(count(&lake, "SELECT count(*) FROM blocks").await, 6);
     assert_eq!(lake.rows(&format!("SELECT count(*) AS n FROM view_instance('thread_spans', '{CPU}')"), None).await[0]["n"], 3);
     assert_eq!(lake.rows(&format!("SELECT count(*) AS n FROM view_instance('thread_spans', '{Q_CPU}')"), None).await[0]["n"], 0);
+    lake.engine().idle().await;
 
     // Two days later P's error is outside the window, so its cpu blocks are sampled out first; the
     // rest is past the one-day age: blocks, payloads, streams, processes, partitions.

@@ -24,6 +24,15 @@ export class Engine {
     return this.inner.stats();
   }
 
+  /**
+   * Resolves once the partitions that queries started writing in the background are written. A
+   * query over data without a fresh partition answers from the blocks and writes the partition
+   * after it; queries that follow read it.
+   */
+  idle(): Promise<void> {
+    return this.inner.idle();
+  }
+
   /** Deletes what the retention and tail-sampling policy says, as of now. */
   applyRetention(options: RetentionOptions): Promise<RetentionReport> {
     return this.inner.applyRetention(options);

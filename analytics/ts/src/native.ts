@@ -55,6 +55,7 @@ export interface NativeEngine {
   queryStream(sql: string, options: NativeQueryOptions | undefined, arrow: boolean): Promise<NativeQueryStream>;
   materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>;
   applyRetention(options: RetentionOptions): Promise<RetentionReport>;
+  idle(): Promise<void>;
   queryIpc(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   queryJson(sql: string, options?: NativeQueryOptions): Promise<Buffer>;
   stats(): EngineStats;

@@ -7,14 +7,14 @@ mod migration;
 mod parquet_scan;
 mod retention;
 
-use parquet_scan::parquet_scan;
+use parquet_scan::{memory_in_range, parquet_scan};
 pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
 pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
 
 use crate::metadata::{BlockRow, HourSummary};
 use crate::sql::{memory_scan, project_batches, BatchSource, ScanRequest};
 use crate::time::TimeRange;
-use crate::views::{build_rows, load_stream_blocks, Instance, View, ViewContext, ViewSource};
+use crate::views::{build_rows, load_stream_blocks, Instance, RowFilter, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
@@ -27,6 +27,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use std::sync::atomic::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio_postgres::Client;
 
@@ -69,13 +70,11 @@ pub struct PartitionFile {
     pub size: u64,
 }
 
-/// A slice's partition as a query or maintenance finds it.
+/// A slice's partition as recorded.
 #[derive(Debug)]
 struct Partition {
     file: Option<PartitionFile>,
     rows: u64,
-    /// Rebuilt from blocks for this request.
-    built: bool,
 }
 
 /// What one maintenance pass over a view did.
@@ -87,9 +86,43 @@ pub struct MaintenanceReport {
     pub rows: u64,
 }
 
+/// Partitions being built after the query that needed them has answered, by view, instance and
+/// slice start: one build per slice at a time.
+#[derive(Default)]
+struct Background {
+    building: std::sync::Mutex<HashSet<(&'static str, String, i64)>>,
+    done: tokio::sync::Notify,
+}
+
+/// Where a build's CPU work runs: on the calling task (maintenance, which is background work
+/// already), or on a thread of its own at a lower priority, so queries keep the cores first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cpu {
+    Inline,
+    Niced,
+}
+
+/// Nice value of background build threads (the threads they start inherit it).
+const BACKGROUND_NICE: i32 = 10;
+
+async fn run_cpu<T: Send + 'static>(cpu: Cpu, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    if cpu == Cpu::Inline {
+        return Ok(work());
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("mm-partition-build".into()).spawn(move || {
+        // Per thread on Linux; failing to lower the priority only costs fairness.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        let _ = tx.send(work());
+    })?;
+    rx.await.context("a partition build thread stopped")
+}
+
+#[derive(Clone)]
 pub struct Lakehouse {
     ctx: ViewContext,
     client: Arc<Client>,
+    background: Arc<Background>,
 }
 
 impl std::fmt::Debug for Lakehouse {
@@ -102,11 +135,22 @@ impl Lakehouse {
     /// `client` is a connection of its own (partition commits run in transactions).
     pub async fn new(ctx: ViewContext, client: Client) -> Result<Self> {
         migrate_lakehouse(&client).await.context("migrating lakehouse tables")?;
-        Ok(Self { ctx, client: Arc::new(client) })
+        Ok(Self { ctx, client: Arc::new(client), background: Default::default() })
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Waits until every partition started in the background is written (or failed).
+    pub async fn idle(&self) {
+        loop {
+            let done = self.background.done.notified();
+            if self.background.building.lock().expect("not poisoned").is_empty() {
+                return;
+            }
+            done.await;
+        }
     }
 
     /// The slices a query over `range` touches, each with the freshness hash of the blocks it holds
@@ -144,7 +188,7 @@ impl Lakehouse {
 
     /// Maintenance: makes the partitions of every insert-time hour in `[begin, end)` that has blocks
     /// fresh (built or already up to date), so later queries over those hours read no block.
-    pub async fn materialize_hours(&self, view: &dyn View, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
+    pub async fn materialize_hours(&self, view: &Arc<dyn View>, instance: &Instance, begin: DateTime<Utc>, end: DateTime<Utc>) -> Result<MaintenanceReport> {
         let mut filter = view.block_filter(instance, None);
         filter.insert_range = Some((begin, end));
         let slices: Vec<SliceState> = self
@@ -157,24 +201,28 @@ impl Lakehouse {
             .filter(|s| s.slice.0 >= begin && s.slice.1 <= end)
             .collect();
         let mut report = MaintenanceReport::default();
-        for p in self.fresh_partitions(view, instance, &slices, None).await?.into_iter().flatten() {
-            report.rows += p.rows;
-            if p.built {
-                report.partitions_written += 1;
-            } else {
-                report.partitions_fresh += 1;
+        let mut recorded = self.recorded(view.as_ref(), instance, &slices).await?;
+        for s in &slices {
+            match self.fresh(&mut recorded, s) {
+                Some(p) => {
+                    report.partitions_fresh += 1;
+                    report.rows += p.rows;
+                }
+                None => {
+                    let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
+                    report.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                    self.record(view, instance, s.slice, batches, hash, Cpu::Inline).await?;
+                    report.partitions_written += 1;
+                }
             }
         }
         Ok(report)
     }
 
-    /// The partition of each slice: the recorded one when its hash matches the slice's blocks,
-    /// else rebuilt from the blocks and recorded. With `range`, a stale hourly slice whose blocks
-    /// mostly lie outside it is not built (`None`): reading its few blocks in range is cheaper
-    /// than building the hour, which maintenance or an unranged query will do.
-    async fn fresh_partitions(&self, view: &dyn View, instance: &Instance, slices: &[SliceState], range: Option<TimeRange>) -> Result<Vec<Option<Partition>>> {
+    /// The partitions recorded for `slices`, by slice, with the hash of the blocks each was built from.
+    async fn recorded(&self, view: &dyn View, instance: &Instance, slices: &[SliceState]) -> Result<HashMap<Slice, (Vec<u8>, Partition)>> {
         let (Some(first), Some(last)) = (slices.iter().map(|s| s.slice.0).min(), slices.iter().map(|s| s.slice.1).max()) else {
-            return Ok(vec![]);
+            return Ok(HashMap::new());
         };
         let schema_hash = vec![view.schema_version()];
         // Oldest first, so the newest row of a slice wins.
@@ -188,31 +236,31 @@ impl Lakehouse {
                 &[&view.name(), &instance.id(), &schema_hash, &first, &last],
             )
             .await?;
-        let mut recorded = std::collections::HashMap::new();
+        let mut recorded = HashMap::new();
         for r in rows {
             let slice: Slice = (r.get(0), r.get(1));
             let path: Option<String> = r.get(2);
             let size: i64 = r.get(3);
             let hash: Vec<u8> = r.get(4);
             let num_rows: i64 = r.get(5);
-            recorded.insert(slice, (hash, Partition { file: path.map(|path| PartitionFile { path, size: size as u64 }), rows: num_rows as u64, built: false }));
+            recorded.insert(slice, (hash, Partition { file: path.map(|path| PartitionFile { path, size: size as u64 }), rows: num_rows as u64 }));
         }
-        let mut out = Vec::with_capacity(slices.len());
-        for s in slices {
-            match recorded.remove(&s.slice) {
-                Some((stored, partition)) if stored == s.hash => {
-                    self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
-                    out.push(Some(partition));
-                }
-                _ if range.is_some() && view.hourly_partitions() && s.in_range * SMALL_SHARE < s.blocks => out.push(None),
-                _ => out.push(Some(self.build(view, instance, s.slice).await?)),
-            }
-        }
-        Ok(out)
+        Ok(recorded)
     }
 
-    /// Decodes a slice's blocks into its partition and records it, with the hash of the blocks used.
-    async fn build(&self, view: &dyn View, instance: &Instance, slice: Slice) -> Result<Partition> {
+    /// The slice's recorded partition when it was built from the blocks the slice holds now.
+    fn fresh(&self, recorded: &mut HashMap<Slice, (Vec<u8>, Partition)>, s: &SliceState) -> Option<Partition> {
+        match recorded.remove(&s.slice) {
+            Some((hash, partition)) if hash == s.hash => {
+                self.ctx.stats.partitions_reused.fetch_add(1, Ordering::Relaxed);
+                Some(partition)
+            }
+            _ => None,
+        }
+    }
+
+    /// All the rows of a slice's blocks, with the hash of the blocks used.
+    async fn decode_slice(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice, cpu: Cpu) -> Result<(Vec<RecordBatch>, Vec<u8>)> {
         let mut filter = view.block_filter(instance, None);
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
@@ -220,15 +268,34 @@ impl Lakehouse {
         let streams = load_stream_blocks(&self.ctx, &filter).await?;
         let used: Vec<&BlockRow> = streams.iter().flat_map(|s| s.blocks.iter().map(|(b, _)| b)).collect();
         let hash = source_hash(used.len() as i64, used.iter().map(|b| b.nb_objects as i64).sum());
-        let batches = build_rows(view, &streams, None)?;
-        let file = self.record(view, instance, slice, &batches, hash).await?;
-        self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
-        Ok(Partition { file, rows: batches.iter().map(|b| b.num_rows() as u64).sum(), built: true })
+        let view = view.clone();
+        let batches = run_cpu(cpu, move || build_rows(view.as_ref(), &streams, None, &RowFilter::NONE)).await??;
+        Ok((batches, hash))
+    }
+
+    /// Runs `work` for the slice's partition unless a build of it is already running; whether it started.
+    fn in_background(&self, view: &dyn View, instance: &Instance, slice: Slice, work: impl std::future::Future<Output = Result<()>> + Send + 'static) -> bool {
+        let key = (view.name(), instance.id().to_string(), slice.0.timestamp());
+        if !self.background.building.lock().expect("not poisoned").insert(key.clone()) {
+            return false;
+        }
+        let background = self.background.clone();
+        tokio::spawn(async move {
+            if let Err(e) = work.await {
+                eprintln!("micromegas-analytics: partition of {}('{}') at {} not written: {e:#}", key.0, key.1, key.2);
+            }
+            let mut building = background.building.lock().expect("not poisoned");
+            building.remove(&key);
+            if building.is_empty() {
+                background.done.notify_waiters();
+            }
+        });
+        true
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
     /// listed in `temporary_files` for deletion after a grace period (queries may still read them).
-    async fn record(&self, view: &dyn View, instance: &Instance, slice: Slice, batches: &[RecordBatch], hash: Vec<u8>) -> Result<Option<PartitionFile>> {
+    async fn record(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice, batches: Vec<RecordBatch>, hash: Vec<u8>, cpu: Cpu) -> Result<()> {
         let num_rows = batches.iter().map(|b| b.num_rows() as i64).sum::<i64>();
         let (file_path, file_size) = if num_rows == 0 {
             (None, 0i64)
@@ -241,13 +308,16 @@ impl Lakehouse {
                 slice.0.format("%H-%M-%S"),
                 uuid::Uuid::new_v4()
             );
-            let bytes = write_parquet(view, batches)?;
+            let bytes = {
+                let (view, batches) = (view.clone(), batches.clone());
+                run_cpu(cpu, move || write_parquet(view.as_ref(), &batches)).await??
+            };
             let size = bytes.len() as i64;
             self.ctx.store.put(&Path::from(path.as_str()), bytes.into()).await.with_context(|| format!("writing {path}"))?;
             (Some(path), size)
         };
         let (b_col, e_col) = view.time_columns();
-        let (min_t, max_t) = event_bounds(batches, b_col, e_col);
+        let (min_t, max_t) = event_bounds(&batches, b_col, e_col);
         let lock_key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -288,7 +358,8 @@ impl Lakehouse {
         match r {
             Ok(()) => {
                 self.client.batch_execute("COMMIT").await?;
-                Ok(file_path.map(|path| PartitionFile { path, size: file_size as u64 }))
+                self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
             Err(e) => {
                 let _ = self.client.batch_execute("ROLLBACK").await;
@@ -374,10 +445,16 @@ impl BatchSource for Lakehouse {
         project_batches(view.make_batches(&self.ctx, instance, range).await?, projection)
     }
 
-    /// Block views read their Parquet partitions through DataFusion's Parquet scan (fresh ones
-    /// as they are, stale ones rebuilt first): column chunks are fetched by range, row groups
-    /// pruned by the time range and the query's filters, and decoding runs in the plan's
-    /// partitions, pipelined with what consumes it.
+    /// Block views read their Parquet partitions through DataFusion's Parquet scan: column chunks
+    /// are fetched by range, row groups pruned by the time range and the query's filters, and
+    /// decoding runs in the plan's partitions, pipelined with what consumes it.
+    ///
+    /// A slice without a fresh partition is answered from its blocks, and its partition is written
+    /// in the background, so the first query does not wait for Parquet. When the query's filters
+    /// narrow the rows (a metric name, a log level), only the rows they keep are built now and the
+    /// background build decodes the slice again; otherwise the slice's rows are built once, answer
+    /// the query and go into the partition. A range over a small share of a stale hour reads just
+    /// its blocks in range and builds nothing: maintenance or a wider query will.
     async fn scan(&self, state: &dyn Session, view: &Arc<dyn View>, instance: &Instance, scan: &ScanRequest<'_>) -> Result<Arc<dyn ExecutionPlan>> {
         // Metadata views are read fresh. A whole-instance partition (a stream's call tree) holds
         // the stream's entire life, so a query over a time range decodes just the blocks in range.
@@ -385,25 +462,49 @@ impl BatchSource for Lakehouse {
             return memory_scan(state, view.schema(), scan.projection, self.batches(view, instance, scan.range, scan.projection).await?);
         }
         let slices = self.slices(view.as_ref(), instance, scan.range).await?;
-        let partitions = self.fresh_partitions(view.as_ref(), instance, &slices, scan.range).await?;
+        let mut recorded = self.recorded(view.as_ref(), instance, &slices).await?;
+        let filter = RowFilter::from_exprs(scan.filters);
         let mut files = Vec::new();
-        let mut from_blocks = Vec::new();
-        for (s, p) in slices.iter().zip(partitions) {
-            match p {
-                Some(p) => files.extend(p.file),
-                None => {
-                    let mut filter = view.block_filter(instance, scan.range);
-                    filter.insert_range = Some(s.slice);
-                    let streams = load_stream_blocks(&self.ctx, &filter).await?;
-                    from_blocks.extend(build_rows(view.as_ref(), &streams, scan.range)?);
-                }
+        // Rows already restricted to the range and filtered, and whole slices' rows.
+        let (mut kept, mut whole) = (Vec::new(), Vec::new());
+        for s in &slices {
+            if let Some(p) = self.fresh(&mut recorded, s) {
+                files.extend(p.file);
+                continue;
             }
+            let small = scan.range.is_some() && view.hourly_partitions() && s.in_range * SMALL_SHARE < s.blocks;
+            if !small && filter.is_empty() {
+                let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
+                let (me, v, i, b, slice) = (self.clone(), view.clone(), instance.clone(), batches.clone(), s.slice);
+                self.in_background(view.as_ref(), instance, slice, async move { me.record(&v, &i, slice, b, hash, Cpu::Niced).await });
+                whole.extend(batches);
+                continue;
+            }
+            if !small {
+                let (me, v, i, slice) = (self.clone(), view.clone(), instance.clone(), s.slice);
+                self.in_background(view.as_ref(), instance, slice, async move {
+                    let (batches, hash) = me.decode_slice(&v, &i, slice, Cpu::Niced).await?;
+                    me.record(&v, &i, slice, batches, hash, Cpu::Niced).await
+                });
+            }
+            let mut blocks = view.block_filter(instance, scan.range);
+            blocks.insert_range = Some(s.slice);
+            let streams = load_stream_blocks(&self.ctx, &blocks).await?;
+            kept.extend(build_rows(view.as_ref(), &streams, scan.range, &filter)?);
         }
-        let parquet = parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)?;
-        if from_blocks.is_empty() {
-            return Ok(parquet);
+        let mut plans = Vec::new();
+        if !files.is_empty() || (kept.is_empty() && whole.is_empty()) {
+            plans.push(parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)?);
         }
-        let blocks = memory_scan(state, view.schema(), scan.projection, project_batches(from_blocks, scan.projection)?)?;
-        Ok(datafusion::physical_plan::union::UnionExec::try_new(vec![parquet, blocks])?)
+        if !kept.is_empty() {
+            plans.push(memory_scan(state, view.schema(), scan.projection, project_batches(kept, scan.projection)?)?);
+        }
+        if !whole.is_empty() {
+            plans.push(memory_in_range(state, view.as_ref(), whole, scan)?);
+        }
+        Ok(match plans.len() {
+            1 => plans.remove(0),
+            _ => datafusion::physical_plan::union::UnionExec::try_new(plans)?,
+        })
     }
 }

@@ -1,8 +1,11 @@
 //! Partitions as a DataFusion Parquet scan: the view's time rule applied exactly, the query's
-//! filters used to prune row groups.
+//! filters used to prune row groups. Also the same time rule over rows in memory.
 
 use super::PartitionFile;
-use crate::sql::ScanRequest;
+use crate::sql::{memory_scan, project_batches, ScanRequest};
+use crate::time::TimeRange;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::Expr;
 use crate::views::View;
 use anyhow::Result;
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -35,18 +38,8 @@ pub fn parquet_scan(state: &dyn Session, store: Arc<dyn ObjectStore>, view: &dyn
     let url = ObjectStoreUrl::parse(STORE_URL)?;
     state.runtime_env().register_object_store(url.as_ref(), store);
 
-    // The view's time rule, as an expression: rows whose [begin, end] overlaps the range.
     let (b_col, e_col) = view.time_columns();
-    let range_rule = scan.range.map(|r| {
-        let ts = |name: &str, ns: i64| {
-            let tz = match schema.field_with_name(name).map(|f| f.data_type()) {
-                Ok(DataType::Timestamp(_, tz)) => tz.clone(),
-                _ => None,
-            };
-            lit(ScalarValue::TimestampNanosecond(Some(ns), tz))
-        };
-        col(b_col).lt_eq(ts(b_col, r.end_ns)).and(col(e_col).gt_eq(ts(e_col, r.begin_ns)))
-    });
+    let range_rule = time_rule(view, scan.range);
 
     // Pruning only: a filter DataFusion cannot turn into a physical expression is just not used.
     let full = DFSchema::try_from(schema.as_ref().clone())?;
@@ -85,13 +78,44 @@ pub fn parquet_scan(state: &dyn Session, store: Arc<dyn ObjectStore>, view: &dyn
         config = config.with_limit(scan.limit);
     }
     let plan: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config.build());
-    let Some(rule) = range_rule else {
-        return Ok(plan);
-    };
+    match range_rule {
+        None => Ok(plan),
+        Some(rule) => filter_projected(state, view, plan, rule, scan.projection),
+    }
+}
+
+/// The view's time rule under `range`: rows whose `[begin, end]` overlaps it.
+fn time_rule(view: &dyn View, range: Option<TimeRange>) -> Option<Expr> {
+    let schema = view.schema();
+    let (b_col, e_col) = view.time_columns();
+    range.map(|r| {
+        let ts = |name: &str, ns: i64| {
+            let tz = match schema.field_with_name(name).map(|f| f.data_type()) {
+                Ok(DataType::Timestamp(_, tz)) => tz.clone(),
+                _ => None,
+            };
+            lit(ScalarValue::TimestampNanosecond(Some(ns), tz))
+        };
+        col(b_col).lt_eq(ts(b_col, r.end_ns)).and(col(e_col).gt_eq(ts(e_col, r.begin_ns)))
+    })
+}
+
+/// `plan` (some of the view's columns) filtered by `rule`, then projected to `projection`.
+fn filter_projected(state: &dyn Session, view: &dyn View, plan: Arc<dyn ExecutionPlan>, rule: Expr, projection: Option<&[usize]>) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = view.schema();
     let read_schema: Schema = plan.schema().as_ref().clone();
     let predicate = state.create_physical_expr(rule, &DFSchema::try_from(read_schema.clone())?)?;
     // Positions of the requested columns among those read.
     let output: Option<Vec<usize>> =
-        scan.projection.map(|p| p.iter().map(|i| read_schema.index_of(schema.field(*i).name())).collect::<Result<_, _>>()).transpose()?;
+        projection.map(|p| p.iter().map(|i| read_schema.index_of(schema.field(*i).name())).collect::<Result<_, _>>()).transpose()?;
     Ok(Arc::new(FilterExecBuilder::new(predicate, plan).apply_projection(output)?.build()?))
+}
+
+/// Rows of whole slices in memory (every column of the view), as the scan asks for them: under
+/// the view's time rule for its range, projected.
+pub fn memory_in_range(state: &dyn Session, view: &dyn View, batches: Vec<RecordBatch>, scan: &ScanRequest<'_>) -> Result<Arc<dyn ExecutionPlan>> {
+    match time_rule(view, scan.range) {
+        None => memory_scan(state, view.schema(), scan.projection, project_batches(batches, scan.projection)?),
+        Some(rule) => filter_projected(state, view, memory_scan(state, view.schema(), None, batches)?, rule, scan.projection),
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, CallSite, DictBuilder};
-use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -64,7 +64,7 @@ impl View for AsyncEventsView {
         true
     }
 
-    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, _filter: &RowFilter) -> Result<RecordBatch> {
         let mut stream_id = DictBuilder::new();
         let mut block_id = DictBuilder::new();
         let mut time = ts_builder();

@@ -1,6 +1,6 @@
 //! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
 
-use super::{Instance, View, ViewContext, ViewSource};
+use super::{Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{Block, EventRef, StreamTypes};
 use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
 use crate::store::fetch_block_payload;
@@ -42,16 +42,16 @@ pub async fn batches_from_blocks<V: View + ?Sized>(
     };
     let filter = BlockFilter { process_id, tag: Some(tag.into()), range, ..Default::default() };
     let streams = load_stream_blocks(ctx, &filter).await?;
-    build_rows(view, &streams, range)
+    build_rows(view, &streams, range, &RowFilter::NONE)
 }
 
 /// A view's rows from `streams`. Views whose rows come one per event are built on every core:
 /// the blocks are dealt in contiguous chunks, one per core, and come back in block order.
-pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: Option<crate::time::TimeRange>) -> Result<Vec<RecordBatch>> {
+pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: Option<crate::time::TimeRange>, filter: &RowFilter) -> Result<Vec<RecordBatch>> {
     let total: usize = streams.iter().map(|s| s.blocks.len()).sum();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if !view.rows_per_event() || cores < 2 || total < 2 {
-        return Ok(vec![view.rows_from_blocks(streams, range)?]);
+        return Ok(vec![view.rows_from_blocks(streams, range, filter)?]);
     }
     let per_chunk = total.div_ceil(cores.min(total));
     let mut chunks: Vec<Vec<StreamBlocks>> = Vec::new();
@@ -74,7 +74,7 @@ pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: O
         chunks.push(chunk);
     }
     std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks.iter().map(|c| scope.spawn(move || view.rows_from_blocks(c, range))).collect();
+        let workers: Vec<_> = chunks.iter().map(|c| scope.spawn(move || view.rows_from_blocks(c, range, filter))).collect();
         workers.into_iter().map(|w| w.join().map_err(|_| anyhow::anyhow!("a row-building thread panicked"))?).collect()
     })
 }
@@ -235,5 +235,5 @@ pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8]) -> Resu
         types: Arc::new(types),
         blocks: vec![(block, payload)],
     }];
-    Ok(view.rows_from_blocks(&streams, None)?.num_rows())
+    Ok(view.rows_from_blocks(&streams, None, &RowFilter::NONE)?.num_rows())
 }

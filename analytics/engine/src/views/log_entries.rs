@@ -2,7 +2,7 @@
 
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
-use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object};
 use std::borrow::Cow;
 use crate::time::TimeRange;
@@ -124,7 +124,7 @@ impl View for LogEntriesView {
         true
     }
 
-    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();
         let mut target = DictBuilder::new();
@@ -134,6 +134,7 @@ impl View for LogEntriesView {
         let mut process_properties = DictBuilder::new();
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
+        let (want_level, want_target) = (filter.int("level"), filter.text("target"));
         for sb in streams {
             reader.clear();
             let p = &sb.process;
@@ -144,6 +145,9 @@ impl View for LogEntriesView {
                     props_json.clear();
                 }
                 let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
+                if !(want_level.pass(lvl as i64) && want_target.pass(&tgt)) {
+                    return;
+                }
                 let t = sb.converter.ticks_to_ns(ticks);
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;

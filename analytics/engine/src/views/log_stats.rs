@@ -5,7 +5,7 @@
 use super::block_source::{batches_from_blocks, StreamBlocks};
 use super::columns::{dict, ts, ts_builder, DictBuilder};
 use super::log_entries::LogEntriesView;
-use super::{Instance, View, ViewContext, ViewSource};
+use super::{Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::time::TimeRange;
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
@@ -65,8 +65,8 @@ impl View for LogStatsView {
     }
 
     /// Counts the `log_entries` rows of the blocks, sorted by `(time_bin, process_id, level, target)`.
-    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
-        let entries = LogEntriesView.rows_from_blocks(streams, range)?;
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, _filter: &RowFilter) -> Result<RecordBatch> {
+        let entries = LogEntriesView.rows_from_blocks(streams, range, &RowFilter::NONE)?;
         let column = |name: &str| entries.column_by_name(name).with_context(|| format!("log_entries has no {name}"));
         let time = column("time")?.as_primitive::<TimestampNanosecondType>().clone();
         let level = column("level")?.as_primitive::<Int32Type>().clone();

@@ -2,7 +2,7 @@
 
 use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
-use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
@@ -117,7 +117,7 @@ impl View for MeasuresView {
         true
     }
 
-    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();
         let mut target = DictBuilder::new();
@@ -128,6 +128,7 @@ impl View for MeasuresView {
         let mut process_properties = DictBuilder::new();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
+        let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
         for sb in streams {
             reader.clear();
             let p = &sb.process;
@@ -138,6 +139,9 @@ impl View for MeasuresView {
                     props_json.clear();
                 }
                 let Some(m) = reader.read(e, &sb.converter) else { return };
+                if !(want_name.pass(m.name) && want_target.pass(m.target) && want_unit.pass(m.unit)) {
+                    return;
+                }
                 let t = sb.converter.ticks_to_ns(m.time);
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;

@@ -8,6 +8,7 @@ mod log_entries;
 mod log_stats;
 mod measures;
 mod processes;
+mod row_filter;
 mod streams;
 mod thread_spans;
 
@@ -18,6 +19,7 @@ pub use log_entries::LogEntriesView;
 pub use log_stats::LogStatsView;
 pub use measures::MeasuresView;
 pub use processes::ProcessesView;
+pub use row_filter::RowFilter;
 pub use streams::StreamsView;
 pub use thread_spans::ThreadSpansView;
 
@@ -120,8 +122,9 @@ pub trait View: Send + Sync + std::fmt::Debug {
         }
         f
     }
-    /// The rows built from one stream's blocks (block views only); used by JIT partitions.
-    fn rows_from_blocks(&self, _blocks: &[StreamBlocks], _range: Option<TimeRange>) -> Result<RecordBatch> {
+    /// The rows built from streams' blocks (block views only): those in `range`, less rows `filter`
+    /// rejects (a view tests what it cheaply can, or nothing).
+    fn rows_from_blocks(&self, _blocks: &[StreamBlocks], _range: Option<TimeRange>, _filter: &RowFilter) -> Result<RecordBatch> {
         anyhow::bail!("{} is not built from blocks", self.name())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::block_source::{decode_blocks_into, load_stream_blocks, split_for_cores, StreamBlocks};
 use super::columns::{dict, ts, CallSite};
-use super::{parse_uuid, Instance, View, ViewContext, ViewSource};
+use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::MemberIndex;
 use crate::metadata::{BlockFilter, BlockRow};
 
@@ -261,10 +261,10 @@ impl View for ThreadSpansView {
         };
         let filter = BlockFilter { stream_id: Some(stream_id.clone()), range, ..Default::default() };
         let streams = load_stream_blocks(ctx, &filter).await?;
-        Ok(split_for_cores(self.rows_from_blocks(&streams, range)?))
+        Ok(split_for_cores(self.rows_from_blocks(&streams, range, &RowFilter::NONE)?))
     }
 
-    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>) -> Result<RecordBatch> {
+    fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, _filter: &RowFilter) -> Result<RecordBatch> {
         let mut sites = CallSites::default();
         let mut spans: Vec<Span> = Vec::new();
         for sb in streams {
