@@ -310,7 +310,14 @@ impl Lakehouse {
             );
             let bytes = {
                 let (view, batches) = (view.clone(), batches.clone());
-                run_cpu(cpu, move || write_parquet(view.as_ref(), &batches)).await??
+                run_cpu(cpu, move || {
+                    let batches = match view.cluster_column() {
+                        Some(column) => cluster_by(batches, column)?,
+                        None => batches,
+                    };
+                    write_parquet(view.as_ref(), &batches)
+                })
+                .await??
             };
             let size = bytes.len() as i64;
             self.ctx.store.put(&Path::from(path.as_str()), bytes.into()).await.with_context(|| format!("writing {path}"))?;
@@ -375,6 +382,34 @@ fn event_bounds(batches: &[RecordBatch], b_col: &str, e_col: &str) -> (Option<Da
     let min = batches.iter().filter_map(|b| times(b, b_col)?.values().iter().min().copied()).min();
     let max = batches.iter().filter_map(|b| times(b, e_col)?.values().iter().max().copied()).max();
     (min.map(DateTime::from_timestamp_nanos), max.map(DateTime::from_timestamp_nanos))
+}
+
+/// The rows of `batches` ordered by the text of dictionary column `column`, stably (rows of one
+/// value keep their order): one pass over the keys, then one `take` per value and batch.
+fn cluster_by(batches: Vec<RecordBatch>, column: &str) -> Result<Vec<RecordBatch>> {
+    use datafusion::arrow::array::{Array, AsArray, UInt32Array};
+    use datafusion::arrow::compute::take_record_batch;
+    use datafusion::arrow::datatypes::Int32Type;
+    let mut by_value: std::collections::BTreeMap<String, Vec<(usize, Vec<u32>)>> = Default::default();
+    for (b, batch) in batches.iter().enumerate() {
+        let dict = batch
+            .column_by_name(column)
+            .and_then(|c| c.as_dictionary_opt::<Int32Type>())
+            .with_context(|| format!("clustering on {column}, which is not a dictionary column"))?;
+        let values = dict.values().as_string::<i32>();
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); values.len()];
+        for (row, key) in dict.keys().values().iter().enumerate() {
+            rows[*key as usize].push(row as u32);
+        }
+        for (key, rows) in rows.into_iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            by_value.entry(values.value(key).to_string()).or_default().push((b, rows));
+        }
+    }
+    let mut out = Vec::new();
+    for (b, rows) in by_value.into_values().flatten() {
+        out.push(take_record_batch(&batches[b], &UInt32Array::from(rows))?);
+    }
+    Ok(out)
 }
 
 /// Rows per row group, like upstream.
@@ -467,6 +502,8 @@ impl BatchSource for Lakehouse {
         let mut files = Vec::new();
         // Rows already restricted to the range and filtered, and whole slices' rows.
         let (mut kept, mut whole) = (Vec::new(), Vec::new());
+        // Partition writes, started once this query's own reads are done.
+        let mut later: Vec<(Slice, futures::future::BoxFuture<'static, Result<()>>)> = Vec::new();
         for s in &slices {
             if let Some(p) = self.fresh(&mut recorded, s) {
                 files.extend(p.file);
@@ -476,21 +513,27 @@ impl BatchSource for Lakehouse {
             if !small && filter.is_empty() {
                 let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
                 let (me, v, i, b, slice) = (self.clone(), view.clone(), instance.clone(), batches.clone(), s.slice);
-                self.in_background(view.as_ref(), instance, slice, async move { me.record(&v, &i, slice, b, hash, Cpu::Niced).await });
+                later.push((slice, Box::pin(async move { me.record(&v, &i, slice, b, hash, Cpu::Niced).await })));
                 whole.extend(batches);
                 continue;
             }
             if !small {
                 let (me, v, i, slice) = (self.clone(), view.clone(), instance.clone(), s.slice);
-                self.in_background(view.as_ref(), instance, slice, async move {
-                    let (batches, hash) = me.decode_slice(&v, &i, slice, Cpu::Niced).await?;
-                    me.record(&v, &i, slice, batches, hash, Cpu::Niced).await
-                });
+                later.push((
+                    slice,
+                    Box::pin(async move {
+                        let (batches, hash) = me.decode_slice(&v, &i, slice, Cpu::Niced).await?;
+                        me.record(&v, &i, slice, batches, hash, Cpu::Niced).await
+                    }),
+                ));
             }
             let mut blocks = view.block_filter(instance, scan.range);
             blocks.insert_range = Some(s.slice);
             let streams = load_stream_blocks(&self.ctx, &blocks).await?;
             kept.extend(build_rows(view.as_ref(), &streams, scan.range, &filter)?);
+        }
+        for (slice, work) in later {
+            self.in_background(view.as_ref(), instance, slice, work);
         }
         let mut plans = Vec::new();
         if !files.is_empty() || (kept.is_empty() && whole.is_empty()) {
@@ -506,5 +549,35 @@ impl BatchSource for Lakehouse {
             1 => plans.remove(0),
             _ => datafusion::physical_plan::union::UnionExec::try_new(plans)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_by;
+    use datafusion::arrow::array::{Array, ArrayAccessor, AsArray, DictionaryArray, Int64Array};
+    use datafusion::arrow::datatypes::{Int32Type, Int64Type};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+
+    fn batch(names: &[&str], seq: &[i64]) -> RecordBatch {
+        let name: DictionaryArray<Int32Type> = names.iter().copied().collect();
+        RecordBatch::try_from_iter([("name", Arc::new(name) as Arc<dyn Array>), ("seq", Arc::new(Int64Array::from(seq.to_vec())))]).unwrap()
+    }
+
+    #[test]
+    fn clustering_orders_rows_by_value_across_batches_and_keeps_their_order_within_one() {
+        let out = cluster_by(vec![batch(&["b", "a", "b", "c"], &[1, 2, 3, 4]), batch(&["a", "b"], &[5, 6])], "name").unwrap();
+        let rows: Vec<(String, i64)> = out
+            .iter()
+            .flat_map(|b| {
+                let names = b.column(0).as_dictionary::<Int32Type>().downcast_dict::<datafusion::arrow::array::StringArray>().unwrap();
+                let seq = b.column(1).as_primitive::<Int64Type>();
+                (0..b.num_rows()).map(move |i| (names.value(i).to_string(), seq.value(i))).collect::<Vec<_>>()
+            })
+            .collect();
+        let expected = [("a", 2), ("a", 5), ("b", 1), ("b", 3), ("b", 6), ("c", 4)];
+        assert_eq!(rows, expected.map(|(n, s)| (n.to_string(), s)));
+        assert!(cluster_by(vec![batch(&["x"], &[1])], "seq").is_err(), "only dictionary columns cluster");
     }
 }

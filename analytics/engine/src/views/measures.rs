@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Float64Builder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 #[derive(Debug)]
@@ -44,17 +45,47 @@ struct Measure<'a> {
 struct MeasureReader {
     event: MemberIndex<4>,
     desc: MemberIndex<3>,
+    /// For the current block, by descriptor id: whether events that take their target, name and
+    /// unit from that descriptor alone pass the query's filter.
+    passes: HashMap<u64, bool>,
 }
 
 impl MeasureReader {
     fn new() -> Self {
-        Self { event: MemberIndex::new(["time", "desc", "properties", "value"]), desc: MemberIndex::new(["target", "name", "unit"]) }
+        Self {
+            event: MemberIndex::new(["time", "desc", "properties", "value"]),
+            desc: MemberIndex::new(["target", "name", "unit"]),
+            passes: HashMap::new(),
+        }
     }
 
     /// Between streams (positions are keyed by type identity).
     fn clear(&mut self) {
         self.event.clear();
         self.desc.clear();
+        self.passes.clear();
+    }
+
+    /// Between blocks (dependency ids are only meaningful within one).
+    fn next_block(&mut self) {
+        self.passes.clear();
+    }
+
+    /// Whether the event's descriptor alone rules it out under `keep(target, name, unit)`: most
+    /// events of a filtered query are dropped for one descriptor id lookup.
+    fn ruled_out(&mut self, e: &EventRef, keep: impl Fn(&str, &str, &str) -> bool) -> bool {
+        let [_, desc, props, _] = self.event.of(e);
+        let (None, Some(desc)) = (props, desc) else { return false };
+        let Some(id) = e.reference_id(desc) else { return false };
+        if let Some(pass) = self.passes.get(&id) {
+            return !pass;
+        }
+        let Some(d) = e.member(desc).and_then(|v| v.as_object()) else { return false };
+        let [t, n, u] = self.desc.of_object(d);
+        let text = |i: Option<usize>| d.at(i).and_then(|v| v.as_str()).map_or("", |s| &**s);
+        let pass = keep(text(t), text(n), text(u));
+        self.passes.insert(id, pass);
+        !pass
     }
 
     fn read<'a>(&mut self, e: &EventRef<'a>, converter: &TickConverter) -> Option<Measure<'a>> {
@@ -117,6 +148,11 @@ impl View for MeasuresView {
         true
     }
 
+    /// Queries read one metric, or a few, at a time.
+    fn cluster_column(&self) -> Option<&'static str> {
+        Some("name")
+    }
+
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();
@@ -129,6 +165,7 @@ impl View for MeasuresView {
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
+        let filtered = want_target.active() || want_name.active() || want_unit.active();
         for sb in streams {
             reader.clear();
             let p = &sb.process;
@@ -137,9 +174,14 @@ impl View for MeasuresView {
                 if block.block_id != current_block {
                     current_block.clone_from(&block.block_id);
                     props_json.clear();
+                    reader.next_block();
+                }
+                let keep = |target: &str, name: &str, unit: &str| want_name.pass(name) && want_target.pass(target) && want_unit.pass(unit);
+                if filtered && reader.ruled_out(e, keep) {
+                    return;
                 }
                 let Some(m) = reader.read(e, &sb.converter) else { return };
-                if !(want_name.pass(m.name) && want_target.pass(m.target) && want_unit.pass(m.unit)) {
+                if !keep(m.target, m.name, m.unit) {
                     return;
                 }
                 let t = sb.converter.ticks_to_ns(m.time);

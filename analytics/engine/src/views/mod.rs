@@ -104,6 +104,12 @@ pub trait View: Send + Sync + std::fmt::Debug {
     fn hourly_partitions(&self) -> bool {
         true
     }
+    /// The column a partition's rows are ordered by before they are written (stably), so that row
+    /// groups hold few of its values and a query filtering on it reads few of them: a metric's
+    /// series, for instance.
+    fn cluster_column(&self) -> Option<&'static str> {
+        None
+    }
     /// Each row comes from one event alone (not from its neighbours, like call trees or counts per
     /// minute), so a build may decode a stream's blocks in chunks on every core.
     fn rows_per_event(&self) -> bool {

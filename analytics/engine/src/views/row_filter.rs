@@ -19,6 +19,11 @@ pub struct RowFilter {
 pub struct TextTest<'a>(Option<&'a [String]>);
 
 impl TextTest<'_> {
+    /// Whether it can reject anything.
+    pub fn active(&self) -> bool {
+        self.0.is_some()
+    }
+
     #[inline]
     pub fn pass(&self, v: &str) -> bool {
         self.0.is_none_or(|allowed| allowed.iter().any(|a| a == v))
