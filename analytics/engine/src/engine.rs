@@ -2,7 +2,7 @@
 
 use crate::lakehouse::{Lakehouse, MaintenanceReport};
 use crate::metadata::{MetadataSource, PgMetadata};
-use crate::sql::{make_session, project_batches, BatchSource};
+use crate::sql::{make_session, BatchSource};
 use crate::store::open_object_store;
 use crate::time::TimeRange;
 use crate::views::{all_views, Instance, View, ViewContext, ViewSource};
@@ -60,7 +60,7 @@ impl DirectSource {
 #[async_trait]
 impl BatchSource for DirectSource {
     async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
-        project_batches(view.make_batches(&self.ctx, instance, range).await?, projection)
+        view.make_projected(&self.ctx, instance, range, projection).await
     }
 }
 

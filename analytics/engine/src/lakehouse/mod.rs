@@ -477,7 +477,7 @@ fn write_parquet(view: &dyn View, batches: &[RecordBatch]) -> Result<Vec<u8>> {
 #[async_trait]
 impl BatchSource for Lakehouse {
     async fn batches(&self, view: &Arc<dyn View>, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
-        project_batches(view.make_batches(&self.ctx, instance, range).await?, projection)
+        view.make_projected(&self.ctx, instance, range, projection).await
     }
 
     /// Block views read their Parquet partitions through DataFusion's Parquet scan: column chunks

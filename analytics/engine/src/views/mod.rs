@@ -90,6 +90,11 @@ pub trait View: Send + Sync + std::fmt::Debug {
     fn has_global_instance(&self) -> bool;
     /// Rows of `instance`, restricted to `range` when given (each view applies its own time rule).
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>>;
+    /// [`View::make_batches`] projected to `projection` (column indices, all when `None`); views
+    /// that can skip building the columns a query does not read override it.
+    async fn make_projected(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
+        crate::sql::project_batches(self.make_batches(ctx, instance, range).await?, projection)
+    }
     /// The timestamp columns the query range is matched against: `(begin, end)` of an overlap
     /// test; point-in-time views return the same column twice.
     fn time_columns(&self) -> (&'static str, &'static str) {

@@ -149,38 +149,40 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
     let mut before: Vec<u32> = Vec::with_capacity(events / 2);
     let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
-    for round in sb.blocks.chunks(cores * BLOCKS_PER_CORE_ROUND) {
-        let per = round.len().div_ceil(cores);
-        let parts: Vec<(Vec<StackEvent>, CallSites)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = round
-                .chunks(per)
-                .skip(1)
-                .map(|part| scope.spawn(move || {
-                    let mut local = CallSites::default();
-                    (stack_events(sb, part, &mut local), local)
-                }))
-                .collect();
-            let mut local = CallSites::default();
-            let first = (stack_events(sb, &round[..per.min(round.len())], &mut local), local);
-            std::iter::once(first).chain(handles.into_iter().map(|h| h.join().expect("span decoding thread panicked"))).collect()
+    let decode = |part: &[(BlockRow, bytes::Bytes)]| {
+        let mut local = CallSites::default();
+        (stack_events(sb, part, &mut local), local)
+    };
+    let decode = &decode;
+    std::thread::scope(|scope| {
+        // Round k+1 decodes on every core while the call stack runs through round k.
+        let blocks: &[(BlockRow, bytes::Bytes)] = &sb.blocks;
+        let mut rounds = blocks.chunks(cores * BLOCKS_PER_CORE_ROUND).map(|round| {
+            let per = round.len().div_ceil(cores);
+            round.chunks(per).map(|part| scope.spawn(move || decode(part))).collect::<Vec<_>>()
         });
-        for (events, local) in parts {
-            let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
-            for ev in events {
-                let site = remap[ev.site as usize];
-                if ev.begin {
-                    let parent = stack.last().map_or(-1, |&(_, id)| id);
-                    before.push(orphans.len() as u32);
-                    spans.push(Span { id: ev.object, parent, depth: stack.len() as u32, begin: ev.time, end: UNSET, site });
-                    stack.push((spans.len() - 1, ev.object));
-                } else if let Some((slot, _)) = stack.pop() {
-                    spans[slot].end = ev.time;
-                } else {
-                    orphans.push((-2 - ev.object, ev.time, site));
+        let mut pending = rounds.next();
+        while let Some(handles) = pending {
+            pending = rounds.next();
+            for h in handles {
+                let (events, local) = h.join().expect("span decoding thread panicked");
+                let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
+                for ev in events {
+                    let site = remap[ev.site as usize];
+                    if ev.begin {
+                        let parent = stack.last().map_or(-1, |&(_, id)| id);
+                        before.push(orphans.len() as u32);
+                        spans.push(Span { id: ev.object, parent, depth: stack.len() as u32, begin: ev.time, end: UNSET, site });
+                        stack.push((spans.len() - 1, ev.object));
+                    } else if let Some((slot, _)) = stack.pop() {
+                        spans[slot].end = ev.time;
+                    } else {
+                        orphans.push((-2 - ev.object, ev.time, site));
+                    }
                 }
             }
         }
-    }
+    });
     // Spans still open end with the last block.
     if let Some((last, _)) = sb.blocks.last() {
         let end = sb.converter.delta_to_ns(last.end_ticks);
@@ -256,15 +258,27 @@ impl View for ThreadSpansView {
     }
 
     async fn make_batches(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>) -> Result<Vec<RecordBatch>> {
+        self.make_projected(ctx, instance, range, None).await
+    }
+
+    /// Builds only the columns the query reads.
+    async fn make_projected(&self, ctx: &ViewContext, instance: &Instance, range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<Vec<RecordBatch>> {
         let Instance::Stream(stream_id) = instance else {
             bail!("thread_spans instances are streams");
         };
         let filter = BlockFilter { stream_id: Some(stream_id.clone()), range, ..Default::default() };
         let streams = load_stream_blocks(ctx, &filter).await?;
-        Ok(split_for_cores(self.rows_from_blocks(&streams, range, &RowFilter::NONE)?))
+        Ok(split_for_cores(self.spans_batch(&streams, range, projection)?))
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, _filter: &RowFilter) -> Result<RecordBatch> {
+        self.spans_batch(streams, range, None)
+    }
+}
+
+impl ThreadSpansView {
+    /// The spans of `streams` overlapping `range`, as the columns of `projection` (all when `None`).
+    fn spans_batch(&self, streams: &[StreamBlocks], range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<RecordBatch> {
         let mut sites = CallSites::default();
         let mut spans: Vec<Span> = Vec::new();
         for sb in streams {
@@ -278,30 +292,36 @@ impl View for ThreadSpansView {
                 spans.append(&mut rebuilt);
             }
         }
-        // Each column in one exact-size allocation.
-        let col = |f: fn(&Span) -> i64| Int64Array::from_iter_values(spans.iter().map(f));
+        let all: Vec<usize> = (0..SCHEMA.fields().len()).collect();
+        let projection = projection.unwrap_or(&all);
+        // Call-site columns share the spans' site keys.
+        let keys = std::cell::LazyCell::new(|| Int32Array::from_iter_values(spans.iter().map(|s| s.site as i32)));
+        let per_site = |f: &dyn Fn(&CallSite) -> u32| {
+            let v: Vec<u32> = sites.sites.iter().map(f).collect();
+            UInt32Array::from_iter_values(keys.values().iter().map(|&k| v[k as usize]))
+        };
+        let int = |f: fn(&Span) -> i64| Int64Array::from_iter_values(spans.iter().map(f));
         let time = |f: fn(&Span) -> i64| TimestampNanosecondArray::from_iter_values(spans.iter().map(f)).with_timezone("+00:00");
-        let site: Vec<i32> = spans.iter().map(|s| s.site as i32).collect();
-        let (id, parent, begin, end, duration) = (col(|s| s.id), col(|s| s.parent), time(|s| s.begin), time(|s| s.end), col(|s| s.end - s.begin));
-        let depth = UInt32Array::from_iter_values(spans.iter().map(|s| s.depth));
-        drop(spans);
-        let hashes: Vec<u32> = sites.sites.iter().map(|c| c.hash()).collect();
-        let hash = UInt32Array::from_iter_values(site.iter().map(|&k| hashes[k as usize]));
-        let line = UInt32Array::from_iter_values(site.iter().map(|&k| sites.sites[k as usize].line));
-        let keys = Int32Array::from(site);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(id),
-            Arc::new(parent),
-            Arc::new(depth),
-            Arc::new(hash),
-            Arc::new(begin),
-            Arc::new(end),
-            Arc::new(duration),
-            sites.column(&keys, |c| &c.name)?,
-            sites.column(&keys, |c| &c.target)?,
-            sites.column(&keys, |c| &c.filename)?,
-            Arc::new(line),
-        ];
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        let columns: Vec<ArrayRef> = projection
+            .iter()
+            .map(|&i| -> Result<ArrayRef> {
+                Ok(match i {
+                    0 => Arc::new(int(|s| s.id)),
+                    1 => Arc::new(int(|s| s.parent)),
+                    2 => Arc::new(UInt32Array::from_iter_values(spans.iter().map(|s| s.depth))),
+                    3 => Arc::new(per_site(&|c| c.hash())),
+                    4 => Arc::new(time(|s| s.begin)),
+                    5 => Arc::new(time(|s| s.end)),
+                    6 => Arc::new(int(|s| s.end - s.begin)),
+                    7 => sites.column(&keys, |c| &c.name)?,
+                    8 => sites.column(&keys, |c| &c.target)?,
+                    9 => sites.column(&keys, |c| &c.filename)?,
+                    10 => Arc::new(per_site(&|c| c.line)),
+                    _ => bail!("thread_spans has no column {i}"),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(spans.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::new(SCHEMA.project(projection)?), columns, &options)?)
     }
 }
