@@ -110,6 +110,8 @@ async fn the_query_range_prunes_blocks_and_rows() {
         lake.rows(&format!("SELECT name FROM view_instance('thread_spans', '{CPU}')"), Some((1.4, 1.6))).await,
         vec![json!({"name": "C"})]
     );
+    // No column read at all: the rows are still counted.
+    assert_eq!(lake.rows(&format!("SELECT count(*) AS n FROM view_instance('thread_spans', '{CPU}')"), Some((1.4, 1.6))).await, vec![json!({"n": 1})]);
     // A range inside A reads only the second block: A's end closes a span that began before it,
     // clipped to the block's begin (1.0 s), with an id of its own (its begin was not read).
     assert_eq!(
