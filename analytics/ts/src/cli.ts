@@ -12,6 +12,16 @@ import { toCsv, toTextTable } from './format.js';
 
 export type OutputFormat = 'table' | 'csv' | 'json' | 'arrow';
 
+/**
+ * The query answered from blocks where no partition was fresh; the partitions it needed are
+ * written after it. A one-shot command waits for them, so the next command reads them.
+ */
+async function persistPartitions(engine: Engine, err: NodeJS.WritableStream): Promise<void> {
+  const notice = setTimeout(() => err.write('writing the Parquet partitions this query needed, for the next queries…\n'), 1000);
+  await engine.idle();
+  clearTimeout(notice);
+}
+
 /** Runs the query command; returns the process exit code. Used by the `micromegas query` CLI too. */
 export async function runQueryCli(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   let parsed;
@@ -46,15 +56,11 @@ export async function runQueryCli(argv: string[], out: NodeJS.WritableStream = p
     if (format === 'json') {
       out.write(await engine.queryJsonBytes(sql, options));
       out.write('\n');
-      return 0;
+    } else {
+      const ipc = await engine.queryIpc(sql, options);
+      out.write(format === 'arrow' ? ipc : format === 'csv' ? toCsv(tableFromIPC(ipc)) : toTextTable(tableFromIPC(ipc)));
     }
-    const ipc = await engine.queryIpc(sql, options);
-    if (format === 'arrow') {
-      out.write(ipc);
-      return 0;
-    }
-    const table = tableFromIPC(ipc);
-    out.write(format === 'csv' ? toCsv(table) : toTextTable(table));
+    await persistPartitions(engine, err);
     return 0;
   } catch (e) {
     err.write(`error: ${(e as Error).message}\n`);
@@ -78,7 +84,9 @@ export async function runPerfettoCli(argv: string[], err: NodeJS.WritableStream 
   }
   try {
     const { begin, end, output } = parsed.values;
-    writeFileSync(output, await exportPerfetto(await Engine.open(), processId, { begin, end, format: traceFormatOf(output) }));
+    const engine = await Engine.open();
+    writeFileSync(output, await exportPerfetto(engine, processId, { begin, end, format: traceFormatOf(output) }));
+    await persistPartitions(engine, err);
     return 0;
   } catch (e) {
     err.write(`error: ${(e as Error).message}\n`);
