@@ -87,11 +87,18 @@ pub struct MaintenanceReport {
 }
 
 /// Partitions being built after the query that needed them has answered, by view, instance and
-/// slice start: one build per slice at a time.
-#[derive(Default)]
+/// slice start: one build per slice at a time, and one build running at a time (each uses every
+/// core already; more would only multiply the memory held).
 struct Background {
     building: std::sync::Mutex<HashSet<(&'static str, String, i64)>>,
     done: tokio::sync::Notify,
+    running: tokio::sync::Semaphore,
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Self { building: Default::default(), done: Default::default(), running: tokio::sync::Semaphore::new(1) }
+    }
 }
 
 /// Where a build's CPU work runs: on the calling task (maintenance, which is background work
@@ -281,7 +288,11 @@ impl Lakehouse {
         }
         let background = self.background.clone();
         tokio::spawn(async move {
-            if let Err(e) = work.await {
+            let run = async {
+                let _turn = background.running.acquire().await?;
+                work.await
+            };
+            if let Err(e) = run.await {
                 eprintln!("micromegas-analytics: partition of {}('{}') at {} not written: {e:#}", key.0, key.1, key.2);
             }
             let mut building = background.building.lock().expect("not poisoned");
