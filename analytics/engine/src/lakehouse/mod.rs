@@ -7,7 +7,8 @@ mod migration;
 mod parquet_scan;
 mod retention;
 
-use parquet_scan::{memory_in_range, parquet_scan};
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use parquet_scan::{footer_cache, memory_in_range, parquet_scan};
 pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
 pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
 
@@ -130,6 +131,7 @@ pub struct Lakehouse {
     ctx: ViewContext,
     client: Arc<Client>,
     background: Arc<Background>,
+    footers: Arc<FileMetadataCache>,
 }
 
 impl std::fmt::Debug for Lakehouse {
@@ -142,7 +144,7 @@ impl Lakehouse {
     /// `client` is a connection of its own (partition commits run in transactions).
     pub async fn new(ctx: ViewContext, client: Client) -> Result<Self> {
         migrate_lakehouse(&client).await.context("migrating lakehouse tables")?;
-        Ok(Self { ctx, client: Arc::new(client), background: Default::default() })
+        Ok(Self { ctx, client: Arc::new(client), background: Default::default(), footers: footer_cache() })
     }
 
     pub fn client(&self) -> &Client {
@@ -548,7 +550,7 @@ impl BatchSource for Lakehouse {
         }
         let mut plans = Vec::new();
         if !files.is_empty() || (kept.is_empty() && whole.is_empty()) {
-            plans.push(parquet_scan(state, self.ctx.store.clone(), view.as_ref(), files, scan)?);
+            plans.push(parquet_scan(state, self.ctx.store.clone(), &self.footers, view.as_ref(), files, scan)?);
         }
         if !kept.is_empty() {
             plans.push(memory_scan(state, view.schema(), scan.projection, project_batches(kept, scan.projection)?)?);

@@ -12,7 +12,10 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{col, lit};
@@ -26,7 +29,22 @@ use std::sync::Arc;
 /// The URL the lakehouse's object store is registered under in each query's runtime.
 const STORE_URL: &str = "micromegas://lakehouse";
 
-pub fn parquet_scan(state: &dyn Session, store: Arc<dyn ObjectStore>, view: &dyn View, files: Vec<PartitionFile>, scan: &ScanRequest<'_>) -> Result<Arc<dyn ExecutionPlan>> {
+/// Parquet footers (file metadata) kept across queries: partition files are never rewritten (a
+/// rebuild writes a new path), so a footer read once stays true.
+pub fn footer_cache() -> Arc<FileMetadataCache> {
+    Arc::new(DefaultCache::new(FOOTER_CACHE_BYTES).with_name("micromegas partition footers"))
+}
+
+const FOOTER_CACHE_BYTES: usize = 64 << 20;
+
+pub fn parquet_scan(
+    state: &dyn Session,
+    store: Arc<dyn ObjectStore>,
+    footers: &Arc<FileMetadataCache>,
+    view: &dyn View,
+    files: Vec<PartitionFile>,
+    scan: &ScanRequest<'_>,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let schema = view.schema();
     if files.is_empty() {
         let out = match scan.projection {
@@ -36,7 +54,7 @@ pub fn parquet_scan(state: &dyn Session, store: Arc<dyn ObjectStore>, view: &dyn
         return Ok(Arc::new(EmptyExec::new(out)));
     }
     let url = ObjectStoreUrl::parse(STORE_URL)?;
-    state.runtime_env().register_object_store(url.as_ref(), store);
+    state.runtime_env().register_object_store(url.as_ref(), store.clone());
 
     let (b_col, e_col) = view.time_columns();
     let range_rule = time_rule(view, scan.range);
@@ -45,7 +63,8 @@ pub fn parquet_scan(state: &dyn Session, store: Arc<dyn ObjectStore>, view: &dyn
     let full = DFSchema::try_from(schema.as_ref().clone())?;
     let pruning: Vec<Arc<dyn PhysicalExpr>> =
         scan.filters.iter().chain(range_rule.as_ref()).filter_map(|e| state.create_physical_expr(e.clone(), &full).ok()).collect();
-    let mut source = ParquetSource::new(schema.clone());
+    let mut source = ParquetSource::new(schema.clone())
+        .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, footers.clone())));
     if !pruning.is_empty() {
         source = source.with_predicate(conjunction(pruning));
     }

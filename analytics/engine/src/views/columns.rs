@@ -32,16 +32,24 @@ impl DictBuilder {
     pub fn append_value(&mut self, v: &str) {
         let key = match self.last {
             Some(k) if same(self.value(k), v.as_bytes()) => k,
-            _ => {
-                let next = self.index.len() as i32;
-                let k = *self.index.entry(v.into()).or_insert(next);
-                if k == next {
-                    self.values.append_value(v);
-                }
-                self.last = Some(k);
-                k
-            }
+            _ => self.intern(v),
         };
+        self.keys.push(key);
+    }
+
+    /// The key of `v`, added to the values if new; no row is appended.
+    pub fn intern(&mut self, v: &str) -> i32 {
+        let next = self.index.len() as i32;
+        let k = *self.index.entry(v.into()).or_insert(next);
+        if k == next {
+            self.values.append_value(v);
+        }
+        self.last = Some(k);
+        k
+    }
+
+    /// Appends a row holding the value of a key [`DictBuilder::intern`] returned.
+    pub fn append_key(&mut self, key: i32) {
         self.keys.push(key);
     }
 
@@ -171,7 +179,8 @@ pub fn source_fields() -> [Field; 7] {
     [dict("process_id"), dict("stream_id"), dict("block_id"), ts("insert_time"), dict("exe"), dict("username"), dict("computer")]
 }
 
-/// Builders for [`source_fields`].
+/// Builders for [`source_fields`]. Their values are the same for every row of a block, so a
+/// block's keys are found once and each row appends them.
 pub struct SourceColumns {
     process_id: DictBuilder,
     stream_id: DictBuilder,
@@ -180,22 +189,42 @@ pub struct SourceColumns {
     exe: DictBuilder,
     username: DictBuilder,
     computer: DictBuilder,
+    /// The block of the last row (by address: blocks stay put while rows are built), its keys and
+    /// insert time.
+    current: Option<(*const crate::metadata::BlockRow, [i32; 6], i64)>,
 }
 
 impl SourceColumns {
     pub fn new() -> Self {
         let d = DictBuilder::new;
-        Self { process_id: d(), stream_id: d(), block_id: d(), insert_time: ts_builder(), exe: d(), username: d(), computer: d() }
+        Self { process_id: d(), stream_id: d(), block_id: d(), insert_time: ts_builder(), exe: d(), username: d(), computer: d(), current: None }
     }
 
     pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
-        self.process_id.append_value(&p.process_id);
-        self.stream_id.append_value(&block.stream_id);
-        self.block_id.append_value(&block.block_id);
-        self.insert_time.append_value(crate::time::to_ns(block.insert_time));
-        self.exe.append_value(&p.exe);
-        self.username.append_value(&p.username);
-        self.computer.append_value(&p.computer);
+        let (keys, insert_ns) = match self.current {
+            Some((at, keys, ns)) if std::ptr::eq(at, block) => (keys, ns),
+            _ => {
+                let keys = [
+                    self.process_id.intern(&p.process_id),
+                    self.stream_id.intern(&block.stream_id),
+                    self.block_id.intern(&block.block_id),
+                    self.exe.intern(&p.exe),
+                    self.username.intern(&p.username),
+                    self.computer.intern(&p.computer),
+                ];
+                let ns = crate::time::to_ns(block.insert_time);
+                self.current = Some((block, keys, ns));
+                (keys, ns)
+            }
+        };
+        let [process_id, stream_id, block_id, exe, username, computer] = keys;
+        self.process_id.append_key(process_id);
+        self.stream_id.append_key(stream_id);
+        self.block_id.append_key(block_id);
+        self.insert_time.append_value(insert_ns);
+        self.exe.append_key(exe);
+        self.username.append_key(username);
+        self.computer.append_key(computer);
     }
 
     pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {

@@ -138,10 +138,10 @@ impl View for LogEntriesView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            let mut current_block = String::new();
+            let mut current_block: *const crate::metadata::BlockRow = std::ptr::null();
             decode_stream_blocks(sb, |block, _, e| {
-                if block.block_id != current_block {
-                    current_block.clone_from(&block.block_id);
+                if !std::ptr::eq(block, current_block) {
+                    current_block = block;
                     props_json.clear();
                 }
                 let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
