@@ -54,6 +54,20 @@ async fn check_every_view(lake: &common::lake::TestLake) {
         vec![json!({"t": "2026-11-24T12:00:00.900Z", "exe": "game.exe", "computer": "host-1"})]
     );
 
+    // Filters tested while decoding (the first queries over measures read its blocks): an integer
+    // in ticks is reported in seconds, and found under that unit.
+    assert_eq!(
+        lake.rows("SELECT name, value FROM measures WHERE unit = 'seconds'", None).await,
+        vec![json!({"name": "wait", "value": 2.0})]
+    );
+    assert_eq!(
+        lake.rows("SELECT value FROM measures WHERE name IN ('frame_time', 'nope') AND unit = 'ms' AND target <> 'x' ORDER BY time", None).await,
+        vec![json!({"value": 16.5}), json!({"value": 33.25})]
+    );
+    assert_eq!(
+        lake.rows("SELECT msg FROM log_entries WHERE level < 3 AND target = 'app'", None).await,
+        vec![json!({"msg": "boom"})]
+    );
     assert_eq!(
         lake.rows("SELECT name, unit, value, property_get(properties, 'gpu') AS gpu FROM measures ORDER BY time", None).await,
         vec![

@@ -50,6 +50,10 @@ fn source_hash(blocks: i64, objects: i64) -> Vec<u8> {
     [blocks.to_le_bytes(), objects.to_le_bytes()].concat()
 }
 
+/// Decoded rows of whole slices a query holds for its answer (and their background write) before
+/// it builds the next stale slices' partitions first and reads them back, as Parquet.
+const WHOLE_SLICES_BYTES: usize = 1 << 30;
+
 /// A query over a range reads a stale hour's blocks directly, without building the hour's
 /// partition, when fewer than 1/SMALL_SHARE of its blocks overlap the range.
 const SMALL_SHARE: i64 = 4;
@@ -102,6 +106,22 @@ impl Default for Background {
     }
 }
 
+/// Takes a background build off the list when it ends, however it ends (a panic included).
+struct Built {
+    background: Arc<Background>,
+    key: (&'static str, String, i64),
+}
+
+impl Drop for Built {
+    fn drop(&mut self) {
+        let mut building = self.background.building.lock().unwrap_or_else(|e| e.into_inner());
+        building.remove(&self.key);
+        if building.is_empty() {
+            self.background.done.notify_waiters();
+        }
+    }
+}
+
 /// Where a build's CPU work runs: on the calling task (maintenance, which is background work
 /// already), or on a thread of its own at a lower priority, so queries keep the cores first.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,8 +139,12 @@ async fn run_cpu<T: Send + 'static>(cpu: Cpu, work: impl FnOnce() -> T + Send + 
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new().name("mm-partition-build".into()).spawn(move || {
-        // Per thread on Linux; failing to lower the priority only costs fairness.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        // Per thread on Linux (elsewhere it would be the whole process); failing to lower the
+        // priority only costs fairness.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE)
+        };
         let _ = tx.send(work());
     })?;
     rx.await.context("a partition build thread stopped")
@@ -130,6 +154,9 @@ async fn run_cpu<T: Send + 'static>(cpu: Cpu, work: impl FnOnce() -> T + Send + 
 pub struct Lakehouse {
     ctx: ViewContext,
     client: Arc<Client>,
+    /// Held by a partition commit and by reads of the partitions table: statements of concurrent
+    /// tasks share `client`'s one session, and must not land inside another task's transaction.
+    transaction: Arc<tokio::sync::Mutex<()>>,
     background: Arc<Background>,
     footers: Arc<FileMetadataCache>,
 }
@@ -144,7 +171,7 @@ impl Lakehouse {
     /// `client` is a connection of its own (partition commits run in transactions).
     pub async fn new(ctx: ViewContext, client: Client) -> Result<Self> {
         migrate_lakehouse(&client).await.context("migrating lakehouse tables")?;
-        Ok(Self { ctx, client: Arc::new(client), background: Default::default(), footers: footer_cache() })
+        Ok(Self { ctx, client: Arc::new(client), transaction: Default::default(), background: Default::default(), footers: footer_cache() })
     }
 
     pub fn client(&self) -> &Client {
@@ -155,7 +182,7 @@ impl Lakehouse {
     pub async fn idle(&self) {
         loop {
             let done = self.background.done.notified();
-            if self.background.building.lock().expect("not poisoned").is_empty() {
+            if self.background.building.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
                 return;
             }
             done.await;
@@ -235,6 +262,7 @@ impl Lakehouse {
         };
         let schema_hash = vec![view.schema_version()];
         // Oldest first, so the newest row of a slice wins.
+        let _session = self.transaction.lock().await;
         let rows = self
             .client
             .query(
@@ -285,22 +313,18 @@ impl Lakehouse {
     /// Runs `work` for the slice's partition unless a build of it is already running; whether it started.
     fn in_background(&self, view: &dyn View, instance: &Instance, slice: Slice, work: impl std::future::Future<Output = Result<()>> + Send + 'static) -> bool {
         let key = (view.name(), instance.id().to_string(), slice.0.timestamp());
-        if !self.background.building.lock().expect("not poisoned").insert(key.clone()) {
+        if !self.background.building.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
             return false;
         }
-        let background = self.background.clone();
+        let done = Built { background: self.background.clone(), key };
         tokio::spawn(async move {
             let run = async {
-                let _turn = background.running.acquire().await?;
+                let _turn = done.background.running.acquire().await?;
                 work.await
             };
             if let Err(e) = run.await {
-                eprintln!("micromegas-analytics: partition of {}('{}') at {} not written: {e:#}", key.0, key.1, key.2);
-            }
-            let mut building = background.building.lock().expect("not poisoned");
-            building.remove(&key);
-            if building.is_empty() {
-                background.done.notify_waiters();
+                let (view, instance, at) = &done.key;
+                eprintln!("micromegas-analytics: partition of {view}('{instance}') at {at} not written: {e:#}");
             }
         });
         true
@@ -308,7 +332,7 @@ impl Lakehouse {
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
     /// listed in `temporary_files` for deletion after a grace period (queries may still read them).
-    async fn record(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice, batches: Vec<RecordBatch>, hash: Vec<u8>, cpu: Cpu) -> Result<()> {
+    async fn record(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice, batches: Vec<RecordBatch>, hash: Vec<u8>, cpu: Cpu) -> Result<Option<PartitionFile>> {
         let num_rows = batches.iter().map(|b| b.num_rows() as i64).sum::<i64>();
         let (file_path, file_size) = if num_rows == 0 {
             (None, 0i64)
@@ -345,6 +369,7 @@ impl Lakehouse {
             h.finish() as i64
         };
         let schema_hash = vec![view.schema_version()];
+        let _session = self.transaction.lock().await;
         self.client.batch_execute("BEGIN").await?;
         let r = async {
             self.client.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key]).await?;
@@ -379,7 +404,7 @@ impl Lakehouse {
             Ok(()) => {
                 self.client.batch_execute("COMMIT").await?;
                 self.ctx.stats.partitions_written.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(file_path.map(|path| PartitionFile { path, size: file_size as u64 }))
             }
             Err(e) => {
                 let _ = self.client.batch_execute("ROLLBACK").await;
@@ -409,7 +434,7 @@ fn cluster_by(batches: Vec<RecordBatch>, column: &str) -> Result<Vec<RecordBatch
             .column_by_name(column)
             .and_then(|c| c.as_dictionary_opt::<Int32Type>())
             .with_context(|| format!("clustering on {column}, which is not a dictionary column"))?;
-        let values = dict.values().as_string::<i32>();
+        let values = dict.values().as_string_opt::<i32>().with_context(|| format!("clustering on {column}, whose values are not text"))?;
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); values.len()];
         for (row, key) in dict.keys().values().iter().enumerate() {
             rows[*key as usize].push(row as u32);
@@ -511,10 +536,11 @@ impl BatchSource for Lakehouse {
         }
         let slices = self.slices(view.as_ref(), instance, scan.range).await?;
         let mut recorded = self.recorded(view.as_ref(), instance, &slices).await?;
-        let filter = RowFilter::from_exprs(scan.filters);
+        let filter = RowFilter::from_exprs(scan.filters).on(view.filter_columns());
         let mut files = Vec::new();
         // Rows already restricted to the range and filtered, and whole slices' rows.
         let (mut kept, mut whole) = (Vec::new(), Vec::new());
+        let mut whole_bytes = 0;
         // Partition writes, started once this query's own reads are done.
         let mut later: Vec<(Slice, futures::future::BoxFuture<'static, Result<()>>)> = Vec::new();
         for s in &slices {
@@ -523,10 +549,17 @@ impl BatchSource for Lakehouse {
                 continue;
             }
             let small = scan.range.is_some() && view.hourly_partitions() && s.in_range * SMALL_SHARE < s.blocks;
+            if !small && filter.is_empty() && whole_bytes >= WHOLE_SLICES_BYTES {
+                // Enough rows held for this query already: build, write and read this one as Parquet.
+                let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
+                files.extend(self.record(view, instance, s.slice, batches, hash, Cpu::Inline).await?);
+                continue;
+            }
             if !small && filter.is_empty() {
                 let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
+                whole_bytes += batches.iter().map(|b| b.get_array_memory_size()).sum::<usize>();
                 let (me, v, i, b, slice) = (self.clone(), view.clone(), instance.clone(), batches.clone(), s.slice);
-                later.push((slice, Box::pin(async move { me.record(&v, &i, slice, b, hash, Cpu::Niced).await })));
+                later.push((slice, Box::pin(async move { me.record(&v, &i, slice, b, hash, Cpu::Niced).await.map(drop) })));
                 whole.extend(batches);
                 continue;
             }
@@ -536,7 +569,7 @@ impl BatchSource for Lakehouse {
                     slice,
                     Box::pin(async move {
                         let (batches, hash) = me.decode_slice(&v, &i, slice, Cpu::Niced).await?;
-                        me.record(&v, &i, slice, batches, hash, Cpu::Niced).await
+                        me.record(&v, &i, slice, batches, hash, Cpu::Niced).await.map(drop)
                     }),
                 ));
             }

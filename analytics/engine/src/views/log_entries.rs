@@ -124,6 +124,10 @@ impl View for LogEntriesView {
         true
     }
 
+    fn filter_columns(&self) -> &'static [&'static str] {
+        &["level", "target"]
+    }
+
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
         let mut source = SourceColumns::new();
         let mut time = ts_builder();

@@ -83,7 +83,9 @@ impl MeasureReader {
         let Some(d) = e.member(desc).and_then(|v| v.as_object()) else { return false };
         let [t, n, u] = self.desc.of_object(d);
         let text = |i: Option<usize>| d.at(i).and_then(|v| v.as_str()).map_or("", |s| &**s);
-        let pass = keep(text(t), text(n), text(u));
+        // An integer value in ticks comes out in seconds (see `read`).
+        let (target, name, unit) = (text(t), text(n), text(u));
+        let pass = keep(target, name, unit) || (unit == "ticks" && keep(target, name, "seconds"));
         self.passes.insert(id, pass);
         !pass
     }
@@ -146,6 +148,10 @@ impl View for MeasuresView {
 
     fn rows_per_event(&self) -> bool {
         true
+    }
+
+    fn filter_columns(&self) -> &'static [&'static str] {
+        &["name", "target", "unit"]
     }
 
     /// Queries read one metric, or a few, at a time.

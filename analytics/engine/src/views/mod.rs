@@ -109,6 +109,11 @@ pub trait View: Send + Sync + std::fmt::Debug {
     fn hourly_partitions(&self) -> bool {
         true
     }
+    /// The columns whose filters [`View::rows_from_blocks`] tests while it decodes (a filter on
+    /// another column saves no work there).
+    fn filter_columns(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// The column a partition's rows are ordered by before they are written (stably), so that row
     /// groups hold few of its values and a query filtering on it reads few of them: a metric's
     /// series, for instance.

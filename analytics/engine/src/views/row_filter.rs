@@ -54,6 +54,13 @@ impl RowFilter {
         f
     }
 
+    /// Only the tests on `columns`.
+    pub fn on(mut self, columns: &[&str]) -> Self {
+        self.texts.retain(|(c, _)| columns.contains(&c.as_str()));
+        self.ints.retain(|(c, ..)| columns.contains(&c.as_str()));
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.texts.is_empty() && self.ints.is_empty()
     }
@@ -188,5 +195,8 @@ mod tests {
         assert!(f.text("unit").pass("ms"), "!= is not tested");
         assert!(f.int("value").pass(7), "a narrowing cast is not tested");
         assert!(RowFilter::from_exprs(&[col("a").eq(col("b"))]).is_empty());
+        let only_level = f.clone().on(&["level"]);
+        assert!(only_level.text("name").pass("gpu_time") && !only_level.int("level").pass(4));
+        assert!(f.on(&["exe"]).is_empty());
     }
 }
