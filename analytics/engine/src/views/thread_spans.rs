@@ -3,7 +3,6 @@
 use super::block_source::{decode_blocks_into, load_stream_blocks, split_for_cores, StreamBlocks};
 use super::columns::{dict, ts, CallSite};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::MemberIndex;
 use crate::metadata::{BlockFilter, BlockRow};
 
 use crate::time::TimeRange;
@@ -85,35 +84,43 @@ const BLOCKS_PER_CORE_ROUND: usize = 4;
 /// the expensive part (decompression, checks, descriptors), done for several block ranges at once.
 fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites) -> Vec<StackEvent> {
     let mut out = Vec::with_capacity(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
-    let mut members = MemberIndex::new(["time", "thread_span_desc"]);
-    // Per event type (by address): 1 begins a span, 2 ends one, 0 neither. A stream has few types.
-    let mut kinds: Vec<(usize, u8)> = Vec::new();
-    // Descriptor id -> site, valid within one block (ids are per block).
+    // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
+    // where its time and descriptor are. A stream has few types.
+    let mut types: Vec<(usize, u8, Option<usize>, Option<usize>)> = Vec::new();
+    // Descriptor id -> site, valid within one block (ids are per block); the last one first, since
+    // a leaf's end follows its begin.
     let mut by_desc: Vec<(u64, u32)> = Vec::new();
+    let mut last: Option<(u64, u32)> = None;
     decode_blocks_into(sb, blocks, &mut out, |block, index, e, out| {
         if index == 0 {
             by_desc.clear();
+            last = None;
         }
         let ty = e.udt as *const _ as usize;
-        let kind = match kinds.iter().find(|(k, _)| *k == ty) {
-            Some((_, kind)) => *kind,
+        let (kind, time, desc) = match types.iter().find(|t| t.0 == ty) {
+            Some(&(_, kind, time, desc)) => (kind, time, desc),
             None => {
                 let name = e.type_name();
                 let kind = if name.starts_with("BeginThread") { 1 } else if name.starts_with("EndThread") { 2 } else { 0 };
-                kinds.push((ty, kind));
-                kind
+                let (time, desc) = (e.member_index("time"), e.member_index("thread_span_desc"));
+                types.push((ty, kind, time, desc));
+                (kind, time, desc)
             }
         };
         if kind == 0 {
             return;
         }
-        let [time, desc] = members.of(e);
         let Some(ticks) = time.and_then(|i| e.member(i)).and_then(|v| v.as_i64()) else {
             return;
         };
         let desc = desc.and_then(|i| e.reference_id(i));
-        let site = match desc.and_then(|d| by_desc.iter().find(|(k, _)| *k == d)) {
-            Some((_, site)) => *site,
+        let known = match (desc, last) {
+            (Some(d), Some((l, site))) if d == l => Some(site),
+            (Some(d), _) => by_desc.iter().find(|(k, _)| *k == d).map(|&(_, site)| site),
+            _ => None,
+        };
+        let site = match known {
+            Some(site) => site,
             None => {
                 let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
                     return;
@@ -125,6 +132,7 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
                 site
             }
         };
+        last = desc.map(|d| (d, site));
         out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks), site, begin: kind == 1 });
     });
     out
