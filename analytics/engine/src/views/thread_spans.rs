@@ -82,8 +82,9 @@ const BLOCKS_PER_CORE_ROUND: usize = 4;
 
 /// The begin/end events of `blocks` (in order), with their call sites interned in `sites`. This is
 /// the expensive part (decompression, checks, descriptors), done for several block ranges at once.
-fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites) -> Vec<StackEvent> {
-    let mut out = Vec::with_capacity(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
+fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites, mut out: Vec<StackEvent>) -> Vec<StackEvent> {
+    out.clear();
+    out.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
     // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
     // where its time and descriptor are. A stream has few types.
     let mut types: Vec<(usize, u8, Option<usize>, Option<usize>)> = Vec::new();
@@ -157,9 +158,13 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
     let mut before: Vec<u32> = Vec::with_capacity(events / 2);
     let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
+    // Event buffers go back to a pool once walked: fresh multi-megabyte buffers every round
+    // would each be paged in again.
+    let pool: std::sync::Mutex<Vec<Vec<StackEvent>>> = Default::default();
     let decode = |part: &[(BlockRow, bytes::Bytes)]| {
         let mut local = CallSites::default();
-        (stack_events(sb, part, &mut local), local)
+        let buffer = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        (stack_events(sb, part, &mut local, buffer), local)
     };
     let decode = &decode;
     std::thread::scope(|scope| {
@@ -175,7 +180,7 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
             for h in handles {
                 let (events, local) = h.join().expect("span decoding thread panicked");
                 let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
-                for ev in events {
+                for ev in &events {
                     let site = remap[ev.site as usize];
                     if ev.begin {
                         let parent = stack.last().map_or(-1, |&(_, id)| id);
@@ -188,6 +193,7 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
                         orphans.push((-2 - ev.object, ev.time, site));
                     }
                 }
+                pool.lock().unwrap_or_else(|e| e.into_inner()).push(events);
             }
         }
     });
