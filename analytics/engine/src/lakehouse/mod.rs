@@ -245,9 +245,7 @@ impl Lakehouse {
                     report.rows += p.rows;
                 }
                 None => {
-                    let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
-                    report.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-                    self.record(view, instance, s.slice, batches, hash, Cpu::Inline).await?;
+                    report.rows += self.build(view, instance, s.slice).await?.rows;
                     report.partitions_written += 1;
                 }
             }
@@ -310,11 +308,18 @@ impl Lakehouse {
         Ok((batches, hash))
     }
 
-    /// Runs `work` for the slice's partition unless a build of it is already running; whether it started.
-    fn in_background(&self, view: &dyn View, instance: &Instance, slice: Slice, work: impl std::future::Future<Output = Result<()>> + Send + 'static) -> bool {
+    /// Decodes a slice's blocks into its partition and records it, on the calling task.
+    async fn build(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice) -> Result<Partition> {
+        let (batches, hash) = self.decode_slice(view, instance, slice, Cpu::Inline).await?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(Partition { file: self.record(view, instance, slice, batches, hash, Cpu::Inline).await?, rows })
+    }
+
+    /// Runs `work` for the slice's partition unless a build of it is already running.
+    fn in_background(&self, view: &dyn View, instance: &Instance, slice: Slice, work: impl std::future::Future<Output = Result<()>> + Send + 'static) {
         let key = (view.name(), instance.id().to_string(), slice.0.timestamp());
         if !self.background.building.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
-            return false;
+            return;
         }
         let done = Built { background: self.background.clone(), key };
         tokio::spawn(async move {
@@ -327,13 +332,14 @@ impl Lakehouse {
                 eprintln!("micromegas-analytics: partition of {view}('{instance}') at {at} not written: {e:#}");
             }
         });
-        true
     }
 
     /// Writes the Parquet file and swaps the partition row in one transaction; replaced files are
     /// listed in `temporary_files` for deletion after a grace period (queries may still read them).
     async fn record(&self, view: &Arc<dyn View>, instance: &Instance, slice: Slice, batches: Vec<RecordBatch>, hash: Vec<u8>, cpu: Cpu) -> Result<Option<PartitionFile>> {
         let num_rows = batches.iter().map(|b| b.num_rows() as i64).sum::<i64>();
+        let (b_col, e_col) = view.time_columns();
+        let (min_t, max_t) = event_bounds(&batches, b_col, e_col);
         let (file_path, file_size) = if num_rows == 0 {
             (None, 0i64)
         } else {
@@ -346,7 +352,7 @@ impl Lakehouse {
                 uuid::Uuid::new_v4()
             );
             let bytes = {
-                let (view, batches) = (view.clone(), batches.clone());
+                let view = view.clone();
                 run_cpu(cpu, move || {
                     let batches = match view.cluster_column() {
                         Some(column) => cluster_by(batches, column)?,
@@ -360,8 +366,6 @@ impl Lakehouse {
             self.ctx.store.put(&Path::from(path.as_str()), bytes.into()).await.with_context(|| format!("writing {path}"))?;
             (Some(path), size)
         };
-        let (b_col, e_col) = view.time_columns();
-        let (min_t, max_t) = event_bounds(&batches, b_col, e_col);
         let lock_key = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -551,8 +555,7 @@ impl BatchSource for Lakehouse {
             let small = scan.range.is_some() && view.hourly_partitions() && s.in_range * SMALL_SHARE < s.blocks;
             if !small && filter.is_empty() && whole_bytes >= WHOLE_SLICES_BYTES {
                 // Enough rows held for this query already: build, write and read this one as Parquet.
-                let (batches, hash) = self.decode_slice(view, instance, s.slice, Cpu::Inline).await?;
-                files.extend(self.record(view, instance, s.slice, batches, hash, Cpu::Inline).await?);
+                files.extend(self.build(view, instance, s.slice).await?.file);
                 continue;
             }
             if !small && filter.is_empty() {

@@ -175,10 +175,8 @@ impl View for MeasuresView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            let mut current_block: *const crate::metadata::BlockRow = std::ptr::null();
-            decode_stream_blocks(sb, |block, _, e| {
-                if !std::ptr::eq(block, current_block) {
-                    current_block = block;
+            decode_stream_blocks(sb, |block, index, e| {
+                if index == 0 {
                     props_json.clear();
                     reader.next_block();
                 }
