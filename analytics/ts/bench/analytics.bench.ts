@@ -8,7 +8,7 @@
 //    as a live game's would be), process-scoped queries vs issue 5's targets (< 2 s cold, < 200 ms warm).
 // Needs a PostgreSQL: MICROMEGAS_TEST_PG_URL (the root runner provides it).
 // Variables:
-//   BENCH_SCENARIO         events | process | all (default all)
+//   BENCH_SCENARIO         decode | events | process | all (default all)
 //   BENCH_EVENTS           events of the events scenario (default 5 M; the issue's target set is 50 M)
 //   BENCH_PROCESS_FULL=1   the process scenario at full size: 3600 s at 100,000 events/s (360 M events)
 //   BENCH_PROCESS_SECONDS  its duration (default 3600 with BENCH_PROCESS_FULL=1, else 300)
@@ -21,6 +21,8 @@
 //   BENCH_LZ4=0            store-only LZ4 frames for the generated blocks (default: real LZ4 compression)
 //   BENCH_PROCESS_QUERY    run only the process query of this name (e.g. process_p99_frame_time_hour)
 //   BENCH_COLD_REPEAT=n    diagnostic: run each process query cold n times (to profile), report the last
+//   BENCH_DECODE_CASE      run only the decode cases whose name contains this (e.g. to_arrow_log)
+//   BENCH_DECODE_SECONDS   seconds per decode case (default 2)
 import { mkdirSync, writeFileSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,10 +212,13 @@ class Results {
 /** Decode throughput on one core: one full log block and one thread block, store-only and LZ4-compressed. */
 function decodeCases(results: Results): void {
   /** Events per second of `once` (which decodes one block and returns its events), for 2 s on this core. */
+  const only = process.env.BENCH_DECODE_CASE;
+  const ms = 1000 * Number(process.env.BENCH_DECODE_SECONDS ?? 2);
   const rate = (c: string, note: string, once: () => number) => {
+    if (only && !c.includes(only)) return;
     let events = 0;
     const t = performance.now();
-    while (performance.now() - t < 2000) events += once();
+    while (performance.now() - t < ms) events += once();
     const perSec = events / ((performance.now() - t) / 1000);
     results.push(c, Math.round(perSec), 'events/s', 'target 50M events/s', 50e6);
     console.log(`${c.padEnd(44)} ${Math.round(perSec).toLocaleString().padStart(12)} events/s (${(perSec / 50e6).toFixed(2)}× of the 50 M target${note})`);
