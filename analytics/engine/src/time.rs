@@ -68,7 +68,9 @@ impl TickConverter {
 
     /// Ticks relative to process start (block `begin_ticks`/`end_ticks`) to UTC nanoseconds.
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
-        self.start_ns.saturating_add((delta as f64 * 1e9 / self.frequency).round() as i64)
+        let ns = delta as f64 * 1e9 / self.frequency;
+        // Rounds half away from zero like `f64::round`, without its libm call (once per event).
+        self.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
     }
 
     /// A tick count as seconds (integer metrics whose unit is `ticks`).

@@ -4,7 +4,7 @@
 
 use super::parser::DependencyMap;
 use super::strings::decode_text;
-use super::udt::{Udt, UdtTable};
+use super::udt::{Kind, Udt, UdtTable};
 use super::value::{Object, Value};
 use anyhow::Result;
 use std::borrow::Cow;
@@ -184,6 +184,15 @@ impl<'a> EventRef<'a> {
         let EventBody::Pod(p) = &self.body else { return None };
         let m = p.udt.members.get(i).filter(|m| m.is_reference)?;
         Some(u64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
+    }
+
+    /// Integer member `i` (`u64` or `i64`) of a fixed-size event, read straight from its bytes:
+    /// the per-event path of views that resolved the member's position once per type.
+    #[inline]
+    pub fn i64_at(&self, i: usize) -> Option<i64> {
+        let EventBody::Pod(p) = &self.body else { return self.member(i)?.as_i64() };
+        let m = p.udt.members.get(i).filter(|m| !m.is_reference && m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64))?;
+        Some(i64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
     }
 
     pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {

@@ -68,14 +68,14 @@ impl Block {
     pub fn try_for_each_event<'a>(
         &'a self,
         types: &'a StreamTypes,
-        f: impl FnMut(usize, EventRef<'a>) -> Result<()>,
+        f: impl FnMut(usize, &EventRef<'a>) -> Result<()>,
     ) -> Result<()> {
         try_for_each_object(&self.buffers.objects, &types.objects, &self.deps, f).context("reading objects")
     }
 }
 
 /// Decodes a stored payload and calls `f(index_in_block, event)` for each event.
-pub fn try_for_each_event(payload: &[u8], types: &StreamTypes, mut f: impl FnMut(usize, EventRef) -> Result<()>) -> Result<()> {
+pub fn try_for_each_event(payload: &[u8], types: &StreamTypes, mut f: impl FnMut(usize, &EventRef) -> Result<()>) -> Result<()> {
     Block::try_decode(payload, types)?.try_for_each_event(types, |i, e| f(i, e))
 }
 

@@ -208,6 +208,35 @@ fn read_dependency(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMa
     }
 }
 
+/// Dependency ids of this block already found in its map. Events point at a few descriptors over
+/// and over; one direct-mapped slot compare is cheaper than a hash lookup per event.
+struct SeenIds {
+    ids: [u64; 64],
+    filled: u64,
+}
+
+impl Default for SeenIds {
+    fn default() -> Self {
+        Self { ids: [0; 64], filled: 0 }
+    }
+}
+
+impl SeenIds {
+    #[inline(always)]
+    fn check(&mut self, deps: &DependencyMap, id: u64) -> bool {
+        let slot = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        if self.filled >> slot & 1 == 1 && self.ids[slot] == id {
+            return true;
+        }
+        let found = deps.contains_key(&id);
+        if found {
+            self.ids[slot] = id;
+            self.filled |= 1 << slot;
+        }
+        found
+    }
+}
+
 /// Parses the objects buffer, calling `f(index_in_block, event)` for each event in order. Events
 /// are read in place and fully checked before `f` sees them; nothing is allocated per event.
 /// Events of unknown variable-size types are skipped (their size prefix lets us step over them);
@@ -216,15 +245,31 @@ pub fn try_for_each_object<'a>(
     buf: &'a [u8],
     table: &'a UdtTable,
     deps: &'a DependencyMap,
-    mut f: impl FnMut(usize, EventRef<'a>) -> Result<()>,
+    mut f: impl FnMut(usize, &EventRef<'a>) -> Result<()>,
 ) -> Result<()> {
+    let mut seen = SeenIds::default();
+    // One event value serves every fixed-size event: only its type and window are rewritten, in
+    // place. A fresh `EventRef` per event (an enum as large as its biggest body) was copied through
+    // the stack with wide loads stalled on the narrow stores just made: most of the walk's time.
+    let mut pod_event: Option<EventRef<'a>> = None;
     try_for_each_record(buf, table, "objects", |index, udt, body| {
         let body = if udt.size > 0 {
             let pod = PodRef { table, udt, window: body, deps };
             if let CheckPlan::Ids(ids) = &udt.check {
-                let resolved = ids.iter().all(|&o| deps.contains_key(&u64::from_le_bytes(body[o..o + 8].try_into().unwrap())));
+                let resolved = ids.iter().all(|&o| seen.check(deps, u64::from_le_bytes(body[o..o + 8].try_into().unwrap())));
                 if resolved {
-                    return f(index, EventRef { udt, body: EventBody::Pod(pod) });
+                    let event = match &mut pod_event {
+                        Some(event) => {
+                            event.udt = udt;
+                            if let EventBody::Pod(p) = &mut event.body {
+                                p.udt = udt;
+                                p.window = body;
+                            }
+                            event
+                        }
+                        None => pod_event.insert(EventRef { udt, body: EventBody::Pod(pod) }),
+                    };
+                    return f(index, event);
                 }
             }
             // The walk: for types that need it, and to name what is wrong with this instance.
@@ -238,7 +283,7 @@ pub fn try_for_each_object<'a>(
                 None => return Ok(()),
             }
         };
-        f(index, EventRef { udt, body })
+        f(index, &EventRef { udt, body })
     })
 }
 

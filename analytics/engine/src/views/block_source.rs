@@ -160,7 +160,7 @@ pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usiz
         match decoded {
             // Cannot fail: the same bytes were just read without error.
             Ok(b) => drop(b.try_for_each_event(&sb.types, |i, e| {
-                f(block, i, &e);
+                f(block, i, e);
                 Ok(())
             })),
             Err(e) => skip_corrupt(block, &e),
@@ -180,7 +180,7 @@ pub fn decode_blocks_into<T>(
         let mark = out.len();
         let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
             b.try_for_each_event(&sb.types, |i, e| {
-                f(block, i, &e, out);
+                f(block, i, e, out);
                 Ok(())
             })
         });

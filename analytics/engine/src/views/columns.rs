@@ -57,7 +57,9 @@ impl DictBuilder {
         let keys = Int32Array::from(std::mem::take(&mut self.keys));
         self.index.clear();
         self.last = None;
-        DictionaryArray::try_new(keys, std::sync::Arc::new(self.values.finish())).expect("keys index the values they were built with")
+        let values = std::sync::Arc::new(self.values.finish());
+        // SAFETY: every key came from `intern`, which returns the index of a value it appended.
+        unsafe { DictionaryArray::new_unchecked(keys, values) }
     }
 }
 

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 #[derive(Debug)]
@@ -66,6 +67,13 @@ impl LogReader {
         self.desc.clear();
     }
 
+    /// `(time, descriptor id)` of a static log event: one whose only members are its time and a
+    /// reference to its call-site descriptor, so every other column comes from the descriptor.
+    fn read_static(&mut self, e: &EventRef) -> Option<(i64, u64)> {
+        let [time, desc, None, None, None, None] = self.event.of(e) else { return None };
+        Some((e.i64_at(time?)?, e.reference_id(desc?)?))
+    }
+
     fn read<'a>(&mut self, e: &EventRef<'a>) -> Option<LogFields<'a>> {
         let [time, desc, msg, level, target, props] = self.event.of(e);
         let get = |i: Option<usize>| e.member(i?);
@@ -77,8 +85,8 @@ impl LogReader {
         let mut level = get(level).and_then(|v| v.as_u32()).or_else(|| desc?.at(d_level)?.as_u32()).unwrap_or(0) as i32;
         let mut target = get(target).and_then(|v| v.as_str()).or_else(|| from_desc(d_target)).unwrap_or(Cow::Borrowed(""));
         let props = get(props).and_then(|v| v.as_object());
-        if e.type_name() == "TaggedLogString" {
-            if let Some(p) = props {
+        if let Some(p) = props {
+            if e.type_name() == "TaggedLogString" {
                 if let Some(t) = p.get_str("target") {
                     target = Cow::Borrowed(&**t);
                 }
@@ -88,6 +96,59 @@ impl LogReader {
             }
         }
         Some((time, level, target, msg, props))
+    }
+}
+
+/// What a static log event's row takes from its descriptor, found once per descriptor and block.
+struct DescriptorRow {
+    level: i32,
+    target: i32,
+    msg: Arc<str>,
+    /// Whether the query's level and target filters keep these rows.
+    pass: bool,
+}
+
+/// [`DescriptorRow`]s of the current block by descriptor id (ids are only unique within a block).
+/// A block has a few descriptors used over and over: one direct-mapped slot compare finds them.
+struct DescriptorRows {
+    slots: [u32; 64],
+    rows: Vec<(u64, DescriptorRow)>,
+    /// Every row by id, for the descriptors whose slot another one took.
+    index: HashMap<u64, usize, ahash::RandomState>,
+}
+
+impl Default for DescriptorRows {
+    fn default() -> Self {
+        Self { slots: [u32::MAX; 64], rows: Vec::new(), index: HashMap::default() }
+    }
+}
+
+impl DescriptorRows {
+    fn clear(&mut self) {
+        self.slots = [u32::MAX; 64];
+        self.rows.clear();
+        self.index.clear();
+    }
+
+    fn slot(id: u64) -> usize {
+        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
+
+    #[inline]
+    fn get(&mut self, id: u64) -> Option<&DescriptorRow> {
+        let i = self.slots[Self::slot(id)] as usize;
+        match self.rows.get(i) {
+            Some((at, row)) if *at == id => Some(row),
+            _ => self.index.get(&id).map(|&i| &self.rows[i].1),
+        }
+    }
+
+    /// The slot keeps the latest descriptor that hashed to it; the others are found by the map.
+    fn insert(&mut self, id: u64, row: DescriptorRow) -> &DescriptorRow {
+        self.slots[Self::slot(id)] = self.rows.len() as u32;
+        self.index.insert(id, self.rows.len());
+        self.rows.push((id, row));
+        &self.rows.last().unwrap().1
     }
 }
 
@@ -139,12 +200,38 @@ impl View for LogEntriesView {
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
+        let mut descriptors = DescriptorRows::default();
+        let no_properties = properties.intern("{}");
         for sb in streams {
             reader.clear();
             let p = &sb.process;
+            let process_properties_key = process_properties.intern(&p.properties);
             decode_stream_blocks(sb, |block, index, e| {
                 if index == 0 {
                     props_json.clear();
+                    descriptors.clear();
+                }
+                if let Some((ticks, desc)) = reader.read_static(e) {
+                    let row = match descriptors.get(desc) {
+                        Some(row) => row,
+                        None => {
+                            let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
+                            let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
+                            descriptors.insert(desc, DescriptorRow { level: lvl, target: target.intern(&tgt), msg: Arc::from(&*text), pass })
+                        }
+                    };
+                    let t = sb.converter.ticks_to_ns(ticks);
+                    if !row.pass || range.is_some_and(|r| !r.contains(t)) {
+                        return;
+                    }
+                    source.append(p, block);
+                    time.append_value(t);
+                    target.append_key(row.target);
+                    level.append_value(row.level);
+                    msg.append_value(&*row.msg);
+                    properties.append_key(no_properties);
+                    process_properties.append_key(process_properties_key);
+                    return;
                 }
                 let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
                 if !(want_level.pass(lvl as i64) && want_target.pass(&tgt)) {
@@ -160,7 +247,7 @@ impl View for LogEntriesView {
                 level.append_value(lvl);
                 msg.append_value(&*text);
                 properties.append_value(props_json.get(props));
-                process_properties.append_value(&p.properties);
+                process_properties.append_key(process_properties_key);
             });
         }
         let event_columns: Vec<ArrayRef> = vec![
@@ -174,5 +261,31 @@ impl View for LogEntriesView {
         let mut columns = source.finish();
         columns.extend(event_columns);
         Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DescriptorRow, DescriptorRows};
+
+    fn row(level: i32) -> DescriptorRow {
+        DescriptorRow { level, target: level, msg: level.to_string().into(), pass: true }
+    }
+
+    #[test]
+    fn descriptor_rows_find_every_descriptor_when_slots_collide() {
+        let mut rows = DescriptorRows::default();
+        // 300 descriptors share 64 slots; ids are addresses, 8 apart.
+        let id = |i: i32| 0x7f00_0000_1000u64 + 8 * i as u64;
+        for i in 0..300 {
+            assert!(rows.get(id(i)).is_none());
+            rows.insert(id(i), row(i));
+        }
+        for i in (0..300).rev() {
+            let r = rows.get(id(i)).expect("inserted descriptor");
+            assert_eq!((r.level, &*r.msg), (i, &*i.to_string()));
+        }
+        rows.clear();
+        assert!(rows.get(id(5)).is_none());
     }
 }

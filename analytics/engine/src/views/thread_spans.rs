@@ -111,7 +111,7 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
         if kind == 0 {
             return;
         }
-        let Some(ticks) = time.and_then(|i| e.member(i)).and_then(|v| v.as_i64()) else {
+        let Some(ticks) = time.and_then(|i| e.i64_at(i)) else {
             return;
         };
         let desc = desc.and_then(|i| e.reference_id(i));
