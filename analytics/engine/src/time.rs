@@ -41,6 +41,8 @@ pub struct TickConverter {
     start_ns: i64,
     start_ticks: i64,
     frequency: f64,
+    /// `1e9 / frequency`: a multiply per event instead of a division.
+    ns_per_tick: f64,
 }
 
 impl TickConverter {
@@ -58,7 +60,7 @@ impl TickConverter {
                 _ => 1e9,
             }
         };
-        Self { start_ns, start_ticks, frequency }
+        Self { start_ns, start_ticks, frequency, ns_per_tick: 1e9 / frequency }
     }
 
     /// Absolute ticks (event `time` members) to UTC nanoseconds.
@@ -68,7 +70,7 @@ impl TickConverter {
 
     /// Ticks relative to process start (block `begin_ticks`/`end_ticks`) to UTC nanoseconds.
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
-        let ns = delta as f64 * 1e9 / self.frequency;
+        let ns = delta as f64 * self.ns_per_tick;
         // Rounds half away from zero like `f64::round`, without its libm call (once per event).
         self.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
     }

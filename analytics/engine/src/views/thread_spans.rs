@@ -309,20 +309,22 @@ impl ThreadSpansView {
         let all: Vec<usize> = (0..SCHEMA.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
         // Call-site columns share the spans' site keys.
-        let keys = std::cell::LazyCell::new(|| Int32Array::from_iter_values(spans.iter().map(|s| s.site as i32)));
+        // Columns are collected into `Vec`s (exact-size, vectorized) and handed to Arrow without a
+        // copy: Arrow's own `from_iter_values` grows its buffer value by value.
+        let keys = std::cell::LazyCell::new(|| Int32Array::from(spans.iter().map(|s| s.site as i32).collect::<Vec<_>>()));
         let per_site = |f: &dyn Fn(&CallSite) -> u32| {
             let v: Vec<u32> = sites.sites.iter().map(f).collect();
-            UInt32Array::from_iter_values(keys.values().iter().map(|&k| v[k as usize]))
+            UInt32Array::from(keys.values().iter().map(|&k| v[k as usize]).collect::<Vec<_>>())
         };
-        let int = |f: fn(&Span) -> i64| Int64Array::from_iter_values(spans.iter().map(f));
-        let time = |f: fn(&Span) -> i64| TimestampNanosecondArray::from_iter_values(spans.iter().map(f)).with_timezone("+00:00");
+        let int = |f: fn(&Span) -> i64| Int64Array::from(spans.iter().map(f).collect::<Vec<_>>());
+        let time = |f: fn(&Span) -> i64| TimestampNanosecondArray::from(spans.iter().map(f).collect::<Vec<_>>()).with_timezone("+00:00");
         let columns: Vec<ArrayRef> = projection
             .iter()
             .map(|&i| -> Result<ArrayRef> {
                 Ok(match i {
                     0 => Arc::new(int(|s| s.id)),
                     1 => Arc::new(int(|s| s.parent)),
-                    2 => Arc::new(UInt32Array::from_iter_values(spans.iter().map(|s| s.depth))),
+                    2 => Arc::new(UInt32Array::from(spans.iter().map(|s| s.depth).collect::<Vec<_>>())),
                     3 => Arc::new(per_site(&|c| c.hash())),
                     4 => Arc::new(time(|s| s.begin)),
                     5 => Arc::new(time(|s| s.end)),
