@@ -253,6 +253,7 @@ impl<const N: usize> MemberIndex<N> {
         self.types.clear();
     }
 
+    #[inline]
     fn positions(&mut self, key: usize, resolve: impl Fn(&str) -> Option<usize>) -> [Option<usize>; N] {
         if let Some((_, p)) = self.types.iter().find(|(k, _)| *k == key) {
             return *p;

@@ -181,61 +181,66 @@ pub fn source_fields() -> [Field; 7] {
     [dict("process_id"), dict("stream_id"), dict("block_id"), ts("insert_time"), dict("exe"), dict("username"), dict("computer")]
 }
 
-/// Builders for [`source_fields`]. Their values are the same for every row of a block, so a
-/// block's keys are found once and each row appends them.
+/// Builders for [`source_fields`]. Their values are the same for every row of a block, so rows
+/// are counted per block and each column is filled run by run when the batch is finished.
 pub struct SourceColumns {
     process_id: DictBuilder,
     stream_id: DictBuilder,
     block_id: DictBuilder,
-    insert_time: TimestampNanosecondBuilder,
     exe: DictBuilder,
     username: DictBuilder,
     computer: DictBuilder,
-    /// The block of the last row (by address: blocks stay put while rows are built), its keys and
-    /// insert time.
-    current: Option<(*const crate::metadata::BlockRow, [i32; 6], i64)>,
+    /// One entry per run of rows from one block: the block (by address: blocks stay put while rows
+    /// are built), its keys, its insert time and how many rows it gave.
+    runs: Vec<(*const crate::metadata::BlockRow, [i32; 6], i64, usize)>,
 }
 
 impl SourceColumns {
     pub fn new() -> Self {
         let d = DictBuilder::new;
-        Self { process_id: d(), stream_id: d(), block_id: d(), insert_time: ts_builder(), exe: d(), username: d(), computer: d(), current: None }
+        Self { process_id: d(), stream_id: d(), block_id: d(), exe: d(), username: d(), computer: d(), runs: Vec::new() }
     }
 
+    #[inline]
     pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
-        let (keys, insert_ns) = match self.current {
-            Some((at, keys, ns)) if std::ptr::eq(at, block) => (keys, ns),
-            _ => {
-                let keys = [
-                    self.process_id.intern(&p.process_id),
-                    self.stream_id.intern(&block.stream_id),
-                    self.block_id.intern(&block.block_id),
-                    self.exe.intern(&p.exe),
-                    self.username.intern(&p.username),
-                    self.computer.intern(&p.computer),
-                ];
-                let ns = crate::time::to_ns(block.insert_time);
-                self.current = Some((block, keys, ns));
-                (keys, ns)
-            }
-        };
-        let [process_id, stream_id, block_id, exe, username, computer] = keys;
-        self.process_id.append_key(process_id);
-        self.stream_id.append_key(stream_id);
-        self.block_id.append_key(block_id);
-        self.insert_time.append_value(insert_ns);
-        self.exe.append_key(exe);
-        self.username.append_key(username);
-        self.computer.append_key(computer);
+        match self.runs.last_mut() {
+            Some((at, _, _, rows)) if std::ptr::eq(*at, block) => *rows += 1,
+            _ => self.start_run(p, block),
+        }
+    }
+
+    fn start_run(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
+        let keys = [
+            self.process_id.intern(&p.process_id),
+            self.stream_id.intern(&block.stream_id),
+            self.block_id.intern(&block.block_id),
+            self.exe.intern(&p.exe),
+            self.username.intern(&p.username),
+            self.computer.intern(&p.computer),
+        ];
+        self.runs.push((block, keys, crate::time::to_ns(block.insert_time), 1));
     }
 
     pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {
+        use datafusion::arrow::array::TimestampNanosecondArray;
         use std::sync::Arc;
+        let rows = self.runs.iter().map(|r| r.3).sum();
+        let mut insert_time: Vec<i64> = Vec::with_capacity(rows);
+        let mut dicts = [&mut self.process_id, &mut self.stream_id, &mut self.block_id, &mut self.exe, &mut self.username, &mut self.computer];
+        for d in dicts.iter_mut() {
+            d.keys.reserve(rows);
+        }
+        for (_, keys, ns, n) in &self.runs {
+            insert_time.extend(std::iter::repeat_n(*ns, *n));
+            for (d, k) in dicts.iter_mut().zip(keys) {
+                d.keys.extend(std::iter::repeat_n(*k, *n));
+            }
+        }
         vec![
             Arc::new(self.process_id.finish()),
             Arc::new(self.stream_id.finish()),
             Arc::new(self.block_id.finish()),
-            Arc::new(self.insert_time.finish()),
+            Arc::new(TimestampNanosecondArray::from(insert_time).with_timezone("+00:00")),
             Arc::new(self.exe.finish()),
             Arc::new(self.username.finish()),
             Arc::new(self.computer.finish()),
