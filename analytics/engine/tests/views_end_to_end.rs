@@ -19,7 +19,7 @@ async fn every_view_answers_with_the_exact_rows_straight_from_blocks() {
 
 async fn check_every_view(lake: &common::lake::TestLake) {
 
-    // The corrupt third block is skipped; the other two give four entries.
+    // The third block, corrupt after its first event, gives no row; the other two give four.
     assert_eq!(lake.rows("SELECT count(*) AS n FROM log_entries", None).await, vec![json!({"n": 4})]);
     assert_eq!(
         lake.rows(

@@ -168,13 +168,28 @@ pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usiz
     }
 }
 
-/// [`decode_stream_blocks`] over some of the stream's blocks, for a view that collects into a
-/// `Vec`: one walk per block, and a block that turns out corrupt midway has what it pushed taken back.
-pub fn decode_blocks_into<T>(
+/// Rows a view collects while it walks blocks, which can be cut back to an earlier length.
+pub trait Rollback {
+    fn len(&self) -> usize;
+    fn truncate(&mut self, len: usize);
+}
+
+impl<T> Rollback for Vec<T> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len)
+    }
+}
+
+/// [`decode_stream_blocks`] over some of the stream's blocks, for a view whose rows can roll back:
+/// one walk per block, and a block that turns out corrupt midway has what it added taken back.
+pub fn decode_blocks_into<R: Rollback>(
     sb: &StreamBlocks,
     blocks: &[(BlockRow, bytes::Bytes)],
-    out: &mut Vec<T>,
-    mut f: impl FnMut(&BlockRow, usize, &EventRef, &mut Vec<T>),
+    out: &mut R,
+    mut f: impl FnMut(&BlockRow, usize, &EventRef, &mut R),
 ) {
     for (block, payload) in blocks {
         let mark = out.len();

@@ -53,6 +53,11 @@ impl DictBuilder {
         self.keys.push(key);
     }
 
+    /// Drops the rows past `len` (the values they used stay, unreferenced).
+    pub fn truncate(&mut self, len: usize) {
+        self.keys.truncate(len);
+    }
+
     pub fn finish(&mut self) -> DictionaryArray<Int32Type> {
         let keys = Int32Array::from(std::mem::take(&mut self.keys));
         self.index.clear();
@@ -70,6 +75,38 @@ impl DictBuilder {
 #[inline(always)]
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && (a.is_empty() || a == b)
+}
+
+/// A `Utf8` column that can roll back, built from `&str`s only.
+pub struct TextColumn {
+    offsets: Vec<i32>,
+    bytes: Vec<u8>,
+}
+
+impl Default for TextColumn {
+    fn default() -> Self {
+        Self { offsets: vec![0], bytes: Vec::new() }
+    }
+}
+
+impl TextColumn {
+    #[inline]
+    pub fn push(&mut self, v: &str) {
+        self.bytes.extend_from_slice(v.as_bytes());
+        self.offsets.push(i32::try_from(self.bytes.len()).expect("a text column holds at most 2 GiB"));
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        self.offsets.truncate(len + 1);
+        self.bytes.truncate(self.offsets[self.offsets.len() - 1] as usize);
+    }
+
+    pub fn finish(self) -> datafusion::arrow::array::StringArray {
+        use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        // SAFETY: offsets start at 0 and grow with each `&str` appended, which is valid UTF-8.
+        unsafe { datafusion::arrow::array::StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), None) }
+    }
 }
 
 /// `Timestamp(Nanosecond, "+00:00")`.
@@ -193,16 +230,36 @@ pub struct SourceColumns {
     /// One entry per run of rows from one block: the block (by address: blocks stay put while rows
     /// are built), its keys, its insert time and how many rows it gave.
     runs: Vec<(*const crate::metadata::BlockRow, [i32; 6], i64, usize)>,
+    rows: usize,
+}
+
+impl Default for SourceColumns {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl SourceColumns {
     pub fn new() -> Self {
         let d = DictBuilder::new;
-        Self { process_id: d(), stream_id: d(), block_id: d(), exe: d(), username: d(), computer: d(), runs: Vec::new() }
+        Self { process_id: d(), stream_id: d(), block_id: d(), exe: d(), username: d(), computer: d(), runs: Vec::new(), rows: 0 }
+    }
+
+    pub fn truncate(&mut self, len: usize) {
+        while self.rows > len {
+            let last = self.runs.last_mut().expect("rows come from runs");
+            let cut = (self.rows - len).min(last.3);
+            last.3 -= cut;
+            self.rows -= cut;
+            if last.3 == 0 {
+                self.runs.pop();
+            }
+        }
     }
 
     #[inline]
     pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
+        self.rows += 1;
         match self.runs.last_mut() {
             Some((at, _, _, rows)) if std::ptr::eq(*at, block) => *rows += 1,
             _ => self.start_run(p, block),
@@ -224,7 +281,7 @@ impl SourceColumns {
     pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {
         use datafusion::arrow::array::TimestampNanosecondArray;
         use std::sync::Arc;
-        let rows = self.runs.iter().map(|r| r.3).sum();
+        let rows = self.rows;
         let mut insert_time: Vec<i64> = Vec::with_capacity(rows);
         let mut dicts = [&mut self.process_id, &mut self.stream_id, &mut self.block_id, &mut self.exe, &mut self.username, &mut self.computer];
         for d in dicts.iter_mut() {

@@ -1,14 +1,14 @@
 //! `log_entries`: one row per log event of `log` streams.
 
-use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
-use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
+use super::block_source::{batches_from_blocks, decode_blocks_into, Rollback, StreamBlocks};
+use super::columns::{dict, source_fields, ts, DictBuilder, PropertiesJson, SourceColumns, TextColumn};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Int32Builder, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, Int32Array, TimestampNanosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -190,23 +190,17 @@ impl View for LogEntriesView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut source = SourceColumns::new();
-        let mut time = ts_builder();
-        let mut target = DictBuilder::new();
-        let mut level = Int32Builder::new();
-        let mut msg = StringBuilder::new();
-        let mut properties = DictBuilder::new();
-        let mut process_properties = DictBuilder::new();
+        let mut rows = LogRows::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
         let mut descriptors = DescriptorRows::default();
-        let no_properties = properties.intern("{}");
+        let no_properties = rows.properties.intern("{}");
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            let process_properties_key = process_properties.intern(&p.properties);
-            decode_stream_blocks(sb, |block, index, e| {
+            let process_properties = rows.process_properties.intern(&p.properties);
+            decode_blocks_into(sb, &sb.blocks, &mut rows, |block, index, e, rows| {
                 if index == 0 {
                     props_json.clear();
                     descriptors.clear();
@@ -217,20 +211,20 @@ impl View for LogEntriesView {
                         None => {
                             let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
                             let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
-                            descriptors.insert(desc, DescriptorRow { level: lvl, target: target.intern(&tgt), msg: Arc::from(&*text), pass })
+                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.target.intern(&tgt), msg: Arc::from(&*text), pass })
                         }
                     };
                     let t = sb.converter.ticks_to_ns(ticks);
                     if !row.pass || range.is_some_and(|r| !r.contains(t)) {
                         return;
                     }
-                    source.append(p, block);
-                    time.append_value(t);
-                    target.append_key(row.target);
-                    level.append_value(row.level);
-                    msg.append_value(&*row.msg);
-                    properties.append_key(no_properties);
-                    process_properties.append_key(process_properties_key);
+                    rows.source.append(p, block);
+                    rows.time.push(t);
+                    rows.target.append_key(row.target);
+                    rows.level.push(row.level);
+                    rows.msg.push(&row.msg);
+                    rows.properties.append_key(no_properties);
+                    rows.process_properties.append_key(process_properties);
                     return;
                 }
                 let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
@@ -241,26 +235,61 @@ impl View for LogEntriesView {
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;
                 }
-                source.append(p, block);
-                time.append_value(t);
-                target.append_value(&*tgt);
-                level.append_value(lvl);
-                msg.append_value(&*text);
-                properties.append_value(props_json.get(props));
-                process_properties.append_key(process_properties_key);
+                rows.source.append(p, block);
+                rows.time.push(t);
+                rows.target.append_value(&tgt);
+                rows.level.push(lvl);
+                rows.msg.push(&text);
+                rows.properties.append_value(props_json.get(props));
+                rows.process_properties.append_key(process_properties);
             });
         }
+        rows.finish(self.schema())
+    }
+}
+
+/// The rows being built, column by column; they roll back when a block turns out corrupt midway,
+/// so each block is walked once.
+#[derive(Default)]
+struct LogRows {
+    source: SourceColumns,
+    time: Vec<i64>,
+    target: DictBuilder,
+    level: Vec<i32>,
+    msg: TextColumn,
+    properties: DictBuilder,
+    process_properties: DictBuilder,
+}
+
+impl Rollback for LogRows {
+    fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.source.truncate(len);
+        self.time.truncate(len);
+        self.target.truncate(len);
+        self.level.truncate(len);
+        self.msg.truncate(len);
+        self.properties.truncate(len);
+        self.process_properties.truncate(len);
+    }
+}
+
+impl LogRows {
+    fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
         let event_columns: Vec<ArrayRef> = vec![
-            Arc::new(time.finish()),
-            Arc::new(target.finish()),
-            Arc::new(level.finish()),
-            Arc::new(msg.finish()),
-            Arc::new(properties.finish()),
-            Arc::new(process_properties.finish()),
+            Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")),
+            Arc::new(self.target.finish()),
+            Arc::new(Int32Array::from(self.level)),
+            Arc::new(self.msg.finish()),
+            Arc::new(self.properties.finish()),
+            Arc::new(self.process_properties.finish()),
         ];
-        let mut columns = source.finish();
+        let mut columns = self.source.finish();
         columns.extend(event_columns);
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 }
 
