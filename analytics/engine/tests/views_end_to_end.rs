@@ -5,6 +5,22 @@ mod common;
 use common::scenario::*;
 use serde_json::json;
 
+/// A block that turns out corrupt after some valid events gives no row: the rows built from its
+/// first events are taken back (each block is walked once).
+#[test]
+fn a_block_corrupt_midway_gives_no_row() {
+    use common::{rust_log_metadata, rust_metrics_metadata};
+    use micromegas_analytics::decode::StreamTypes;
+    use micromegas_analytics::views::rows_of_one_block;
+    let rows = |view: &str, (dm, om): (Vec<u8>, Vec<u8>), payload: &[u8]| {
+        rows_of_one_block(view, StreamTypes::try_from_cbor(&dm, &om).unwrap(), payload).unwrap()
+    };
+    assert_eq!(rows("measures", rust_metrics_metadata(), &metrics_block()), 3);
+    assert_eq!(rows("measures", rust_metrics_metadata(), &metrics_block_corrupt_midway()), 0);
+    assert_eq!(rows("log_entries", rust_log_metadata(), &log_blocks().0), 3);
+    assert_eq!(rows("log_entries", rust_log_metadata(), &log_block_corrupt_midway()), 0);
+}
+
 #[tokio::test]
 async fn every_view_answers_with_the_exact_rows_from_partitions() {
     let Some(lake) = populated_lake(true).await else { return };

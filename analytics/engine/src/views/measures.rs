@@ -1,13 +1,13 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{batches_from_blocks, decode_stream_blocks, StreamBlocks};
-use super::columns::{dict, source_fields, ts, ts_builder, DictBuilder, PropertiesJson, SourceColumns};
+use super::block_source::{batches_from_blocks, decode_blocks_into, Rollback, StreamBlocks};
+use super::columns::{dict, source_fields, ts, DictBuilder, PropertiesJson, SourceColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Float64Builder};
+use datafusion::arrow::array::{ArrayRef, Float64Array, TimestampNanosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -160,14 +160,7 @@ impl View for MeasuresView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut source = SourceColumns::new();
-        let mut time = ts_builder();
-        let mut target = DictBuilder::new();
-        let mut name = DictBuilder::new();
-        let mut unit = DictBuilder::new();
-        let mut value = Float64Builder::new();
-        let mut properties = DictBuilder::new();
-        let mut process_properties = DictBuilder::new();
+        let mut rows = MeasureRows::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
@@ -175,7 +168,8 @@ impl View for MeasuresView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            decode_stream_blocks(sb, |block, index, e| {
+            let process_properties = rows.process_properties.intern(&p.properties);
+            decode_blocks_into(sb, &sb.blocks, &mut rows, |block, index, e, rows| {
                 if index == 0 {
                     props_json.clear();
                     reader.next_block();
@@ -192,27 +186,64 @@ impl View for MeasuresView {
                 if range.is_some_and(|r| !r.contains(t)) {
                     return;
                 }
-                source.append(p, block);
-                time.append_value(t);
-                target.append_value(m.target);
-                name.append_value(m.name);
-                unit.append_value(m.unit);
-                value.append_value(m.value);
-                properties.append_value(props_json.get(m.properties));
-                process_properties.append_value(&p.properties);
+                rows.source.append(p, block);
+                rows.time.push(t);
+                rows.target.append_value(m.target);
+                rows.name.append_value(m.name);
+                rows.unit.append_value(m.unit);
+                rows.value.push(m.value);
+                rows.properties.append_value(props_json.get(m.properties));
+                rows.process_properties.append_key(process_properties);
             });
         }
+        rows.finish(self.schema())
+    }
+}
+
+/// The rows being built, column by column; they roll back when a block turns out corrupt midway,
+/// so each block is walked once.
+#[derive(Default)]
+struct MeasureRows {
+    source: SourceColumns,
+    time: Vec<i64>,
+    target: DictBuilder,
+    name: DictBuilder,
+    unit: DictBuilder,
+    value: Vec<f64>,
+    properties: DictBuilder,
+    process_properties: DictBuilder,
+}
+
+impl Rollback for MeasureRows {
+    fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.source.truncate(len);
+        self.time.truncate(len);
+        self.target.truncate(len);
+        self.name.truncate(len);
+        self.unit.truncate(len);
+        self.value.truncate(len);
+        self.properties.truncate(len);
+        self.process_properties.truncate(len);
+    }
+}
+
+impl MeasureRows {
+    fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
         let event_columns: Vec<ArrayRef> = vec![
-            Arc::new(time.finish()),
-            Arc::new(target.finish()),
-            Arc::new(name.finish()),
-            Arc::new(unit.finish()),
-            Arc::new(value.finish()),
-            Arc::new(properties.finish()),
-            Arc::new(process_properties.finish()),
+            Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")),
+            Arc::new(self.target.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(Float64Array::from(self.value)),
+            Arc::new(self.properties.finish()),
+            Arc::new(self.process_properties.finish()),
         ];
-        let mut columns = source.finish();
+        let mut columns = self.source.finish();
         columns.extend(event_columns);
-        Ok(RecordBatch::try_new(self.schema(), columns)?)
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 }

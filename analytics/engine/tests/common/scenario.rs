@@ -55,6 +55,15 @@ pub fn log_block_corrupt_midway() -> Vec<u8> {
 }
 
 pub fn metrics_block() -> Vec<u8> {
+    metrics_payload(false)
+}
+
+/// [`metrics_block`] with a record of an unknown type after its events.
+pub fn metrics_block_corrupt_midway() -> Vec<u8> {
+    metrics_payload(true)
+}
+
+fn metrics_payload(corrupt_tail: bool) -> Vec<u8> {
     let mut d = Queue::default();
     d.static_string(0, 1, "frame_time").static_string(0, 2, "ms").static_string(0, 3, "game").static_string(0, 4, "f.rs");
     d.static_string(0, 5, "wait").static_string(0, 6, "ticks").static_string(0, 7, "gpu").static_string(0, 8, "rtx");
@@ -66,6 +75,9 @@ pub fn metrics_block() -> Vec<u8> {
     o.pod(1, &Pod::default().u64(0x30).f64(16.5).u64(tick(0.5)).done());
     o.pod(0, &Pod::default().u64(0x31).u64(2_000_000_000).u64(tick(1.0)).done());
     o.pod(2, &Pod::default().u64(0x30).u64(0x40).f64(33.25).u64(tick(1.5)).done());
+    if corrupt_tail {
+        o.pod(200, &[0; 8]);
+    }
     payload(&d.0, &o.0)
 }
 
