@@ -109,6 +109,51 @@ impl TextColumn {
     }
 }
 
+/// A view's own columns in [`EventRows`], between `time` and the two property columns.
+pub trait ViewColumns: Default {
+    fn truncate(&mut self, len: usize);
+    fn finish(self) -> Vec<datafusion::arrow::array::ArrayRef>;
+}
+
+/// Rows of a view with one row per event, being built: the source columns, `time`, the view's own
+/// columns, `properties` and `process_properties`. They roll back together when a block turns out
+/// corrupt midway, so each block is walked once.
+#[derive(Default)]
+pub struct EventRows<V> {
+    pub source: SourceColumns,
+    pub time: Vec<i64>,
+    pub view: V,
+    pub properties: DictBuilder,
+    pub process_properties: DictBuilder,
+}
+
+impl<V: ViewColumns> super::block_source::Rollback for EventRows<V> {
+    fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.source.truncate(len);
+        self.time.truncate(len);
+        self.view.truncate(len);
+        self.properties.truncate(len);
+        self.process_properties.truncate(len);
+    }
+}
+
+impl<V: ViewColumns> EventRows<V> {
+    pub fn finish(mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> anyhow::Result<datafusion::arrow::record_batch::RecordBatch> {
+        use datafusion::arrow::array::TimestampNanosecondArray;
+        use std::sync::Arc;
+        let mut columns = self.source.finish();
+        columns.push(Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")));
+        columns.extend(self.view.finish());
+        columns.push(Arc::new(self.properties.finish()));
+        columns.push(Arc::new(self.process_properties.finish()));
+        Ok(datafusion::arrow::record_batch::RecordBatch::try_new(schema, columns)?)
+    }
+}
+
 /// `Timestamp(Nanosecond, "+00:00")`.
 pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into()))

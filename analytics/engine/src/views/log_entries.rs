@@ -1,14 +1,14 @@
 //! `log_entries`: one row per log event of `log` streams.
 
-use super::block_source::{batches_from_blocks, decode_blocks_into, Rollback, StreamBlocks};
-use super::columns::{dict, source_fields, ts, DictBuilder, PropertiesJson, SourceColumns, TextColumn};
+use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
+use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Int32Array, TimestampNanosecondArray};
+use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -190,7 +190,7 @@ impl View for LogEntriesView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut rows = LogRows::default();
+        let mut rows = EventRows::<LogColumns>::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
@@ -211,7 +211,7 @@ impl View for LogEntriesView {
                         None => {
                             let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
                             let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
-                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.target.intern(&tgt), msg: Arc::from(&*text), pass })
+                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: Arc::from(&*text), pass })
                         }
                     };
                     let t = sb.converter.ticks_to_ns(ticks);
@@ -220,9 +220,9 @@ impl View for LogEntriesView {
                     }
                     rows.source.append(p, block);
                     rows.time.push(t);
-                    rows.target.append_key(row.target);
-                    rows.level.push(row.level);
-                    rows.msg.push(&row.msg);
+                    rows.view.target.append_key(row.target);
+                    rows.view.level.push(row.level);
+                    rows.view.msg.push(&row.msg);
                     rows.properties.append_key(no_properties);
                     rows.process_properties.append_key(process_properties);
                     return;
@@ -237,9 +237,9 @@ impl View for LogEntriesView {
                 }
                 rows.source.append(p, block);
                 rows.time.push(t);
-                rows.target.append_value(&tgt);
-                rows.level.push(lvl);
-                rows.msg.push(&text);
+                rows.view.target.append_value(&tgt);
+                rows.view.level.push(lvl);
+                rows.view.msg.push(&text);
                 rows.properties.append_value(props_json.get(props));
                 rows.process_properties.append_key(process_properties);
             });
@@ -248,48 +248,23 @@ impl View for LogEntriesView {
     }
 }
 
-/// The rows being built, column by column; they roll back when a block turns out corrupt midway,
-/// so each block is walked once.
+/// `log_entries`' own columns.
 #[derive(Default)]
-struct LogRows {
-    source: SourceColumns,
-    time: Vec<i64>,
+struct LogColumns {
     target: DictBuilder,
     level: Vec<i32>,
     msg: TextColumn,
-    properties: DictBuilder,
-    process_properties: DictBuilder,
 }
 
-impl Rollback for LogRows {
-    fn len(&self) -> usize {
-        self.time.len()
-    }
-
+impl ViewColumns for LogColumns {
     fn truncate(&mut self, len: usize) {
-        self.source.truncate(len);
-        self.time.truncate(len);
         self.target.truncate(len);
         self.level.truncate(len);
         self.msg.truncate(len);
-        self.properties.truncate(len);
-        self.process_properties.truncate(len);
     }
-}
 
-impl LogRows {
-    fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
-        let event_columns: Vec<ArrayRef> = vec![
-            Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")),
-            Arc::new(self.target.finish()),
-            Arc::new(Int32Array::from(self.level)),
-            Arc::new(self.msg.finish()),
-            Arc::new(self.properties.finish()),
-            Arc::new(self.process_properties.finish()),
-        ];
-        let mut columns = self.source.finish();
-        columns.extend(event_columns);
-        Ok(RecordBatch::try_new(schema, columns)?)
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![Arc::new(self.target.finish()), Arc::new(Int32Array::from(self.level)), Arc::new(self.msg.finish())]
     }
 }
 

@@ -1,13 +1,13 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{batches_from_blocks, decode_blocks_into, Rollback, StreamBlocks};
-use super::columns::{dict, source_fields, ts, DictBuilder, PropertiesJson, SourceColumns};
+use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
+use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, Float64Array, TimestampNanosecondArray};
+use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -160,7 +160,7 @@ impl View for MeasuresView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut rows = MeasureRows::default();
+        let mut rows = EventRows::<MeasureColumns>::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
@@ -188,10 +188,10 @@ impl View for MeasuresView {
                 }
                 rows.source.append(p, block);
                 rows.time.push(t);
-                rows.target.append_value(m.target);
-                rows.name.append_value(m.name);
-                rows.unit.append_value(m.unit);
-                rows.value.push(m.value);
+                rows.view.target.append_value(m.target);
+                rows.view.name.append_value(m.name);
+                rows.view.unit.append_value(m.unit);
+                rows.view.value.push(m.value);
                 rows.properties.append_value(props_json.get(m.properties));
                 rows.process_properties.append_key(process_properties);
             });
@@ -200,50 +200,29 @@ impl View for MeasuresView {
     }
 }
 
-/// The rows being built, column by column; they roll back when a block turns out corrupt midway,
-/// so each block is walked once.
+/// `measures`' own columns.
 #[derive(Default)]
-struct MeasureRows {
-    source: SourceColumns,
-    time: Vec<i64>,
+struct MeasureColumns {
     target: DictBuilder,
     name: DictBuilder,
     unit: DictBuilder,
     value: Vec<f64>,
-    properties: DictBuilder,
-    process_properties: DictBuilder,
 }
 
-impl Rollback for MeasureRows {
-    fn len(&self) -> usize {
-        self.time.len()
-    }
-
+impl ViewColumns for MeasureColumns {
     fn truncate(&mut self, len: usize) {
-        self.source.truncate(len);
-        self.time.truncate(len);
         self.target.truncate(len);
         self.name.truncate(len);
         self.unit.truncate(len);
         self.value.truncate(len);
-        self.properties.truncate(len);
-        self.process_properties.truncate(len);
     }
-}
 
-impl MeasureRows {
-    fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
-        let event_columns: Vec<ArrayRef> = vec![
-            Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")),
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
             Arc::new(self.target.finish()),
             Arc::new(self.name.finish()),
             Arc::new(self.unit.finish()),
             Arc::new(Float64Array::from(self.value)),
-            Arc::new(self.properties.finish()),
-            Arc::new(self.process_properties.finish()),
-        ];
-        let mut columns = self.source.finish();
-        columns.extend(event_columns);
-        Ok(RecordBatch::try_new(schema, columns)?)
+        ]
     }
 }
