@@ -18,15 +18,19 @@ const VENV = join(homedir(), '.cache', 'micromegas', 'venv');
 const MOTO_VERSION = '5.2.5';
 const BUCKET = 'micromegas-test';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+/** A free loopback port below Linux's ephemeral range (32768+). A port the kernel hands out for
+ * listen(0) comes from that range, and an outgoing connection's local end could take it before
+ * the server binds it (a CI run lost a test to that once). */
+export async function freePort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 const isRoot = process.getuid?.() === 0;

@@ -3,7 +3,6 @@
 // Every child is spawned asynchronously and killed at the end (even when a test fails).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,15 +78,11 @@ export async function stop(c: Child, graceMs = 30_000): Promise<number | string>
 
 // ---- the server ----
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+/** A free loopback port: the test services' picker (scripts/test-services.mjs). */
+export async function freePort(): Promise<number> {
+  const services = new URL('../../../scripts/test-services.mjs', import.meta.url).href;
+  const { freePort: pick } = (await import(services)) as { freePort: () => Promise<number> };
+  return pick();
 }
 
 export function tempDir(prefix: string): string {
