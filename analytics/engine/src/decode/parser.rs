@@ -208,8 +208,14 @@ fn read_dependency(table: &UdtTable, udt: &Udt, body: &[u8], deps: &DependencyMa
     }
 }
 
-/// Dependency ids of this block already found in its map. Events point at a few descriptors over
-/// and over; one direct-mapped slot compare is cheaper than a hash lookup per event.
+/// Slot of a dependency id in a 64-entry direct-mapped cache. A block's events point at a few
+/// dependencies over and over: one slot compare is cheaper than a hash lookup per event.
+#[inline(always)]
+pub fn id_slot(id: u64) -> usize {
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+}
+
+/// Dependency ids of this block already found in its map, by [`id_slot`].
 struct SeenIds {
     ids: [u64; 64],
     filled: u64,
@@ -224,7 +230,7 @@ impl Default for SeenIds {
 impl SeenIds {
     #[inline(always)]
     fn check(&mut self, deps: &DependencyMap, id: u64) -> bool {
-        let slot = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        let slot = id_slot(id);
         if self.filled >> slot & 1 == 1 && self.ids[slot] == id {
             return true;
         }

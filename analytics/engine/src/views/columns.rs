@@ -143,10 +143,9 @@ impl<V: ViewColumns> super::block_source::Rollback for EventRows<V> {
 
 impl<V: ViewColumns> EventRows<V> {
     pub fn finish(mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> anyhow::Result<datafusion::arrow::record_batch::RecordBatch> {
-        use datafusion::arrow::array::TimestampNanosecondArray;
         use std::sync::Arc;
         let mut columns = self.source.finish();
-        columns.push(Arc::new(TimestampNanosecondArray::from(self.time).with_timezone("+00:00")));
+        columns.push(Arc::new(ts_array(self.time)));
         columns.extend(self.view.finish());
         columns.push(Arc::new(self.properties.finish()));
         columns.push(Arc::new(self.process_properties.finish()));
@@ -174,6 +173,11 @@ pub fn dict(name: &str) -> Field {
 
 pub fn ts_builder() -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::new().with_timezone("+00:00")
+}
+
+/// A [`ts_type`] column of these nanoseconds, without a copy.
+pub fn ts_array(ns: Vec<i64>) -> datafusion::arrow::array::TimestampNanosecondArray {
+    datafusion::arrow::array::TimestampNanosecondArray::from(ns).with_timezone("+00:00")
 }
 
 use crate::decode::{EventRef, Object, Value};
@@ -324,7 +328,6 @@ impl SourceColumns {
     }
 
     pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {
-        use datafusion::arrow::array::TimestampNanosecondArray;
         use std::sync::Arc;
         let rows = self.rows;
         let mut insert_time: Vec<i64> = Vec::with_capacity(rows);
@@ -342,7 +345,7 @@ impl SourceColumns {
             Arc::new(self.process_id.finish()),
             Arc::new(self.stream_id.finish()),
             Arc::new(self.block_id.finish()),
-            Arc::new(TimestampNanosecondArray::from(insert_time).with_timezone("+00:00")),
+            Arc::new(ts_array(insert_time)),
             Arc::new(self.exe.finish()),
             Arc::new(self.username.finish()),
             Arc::new(self.computer.finish()),

@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, MemberIndex, Object};
+use crate::decode::{id_slot, EventRef, MemberIndex, Object};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -109,7 +109,7 @@ struct DescriptorRow {
 }
 
 /// [`DescriptorRow`]s of the current block by descriptor id (ids are only unique within a block).
-/// A block has a few descriptors used over and over: one direct-mapped slot compare finds them.
+/// A block has a few descriptors used over and over: their [`id_slot`] finds them.
 struct DescriptorRows {
     slots: [u32; 64],
     rows: Vec<(u64, DescriptorRow)>,
@@ -130,13 +130,9 @@ impl DescriptorRows {
         self.index.clear();
     }
 
-    fn slot(id: u64) -> usize {
-        (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
-    }
-
     #[inline]
-    fn get(&mut self, id: u64) -> Option<&DescriptorRow> {
-        let i = self.slots[Self::slot(id)] as usize;
+    fn get(&self, id: u64) -> Option<&DescriptorRow> {
+        let i = self.slots[id_slot(id)] as usize;
         match self.rows.get(i) {
             Some((at, row)) if *at == id => Some(row),
             _ => self.index.get(&id).map(|&i| &self.rows[i].1),
@@ -145,7 +141,7 @@ impl DescriptorRows {
 
     /// The slot keeps the latest descriptor that hashed to it; the others are found by the map.
     fn insert(&mut self, id: u64, row: DescriptorRow) -> &DescriptorRow {
-        self.slots[Self::slot(id)] = self.rows.len() as u32;
+        self.slots[id_slot(id)] = self.rows.len() as u32;
         self.index.insert(id, self.rows.len());
         self.rows.push((id, row));
         &self.rows.last().unwrap().1

@@ -1,14 +1,14 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
 use super::block_source::{decode_blocks_into, load_stream_blocks, split_for_cores, StreamBlocks};
-use super::columns::{dict, ts, CallSite};
+use super::columns::{dict, ts, ts_array, CallSite};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray, TimestampNanosecondArray, UInt32Array};
+use datafusion::arrow::array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, StringArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::HashMap;
@@ -317,7 +317,7 @@ impl ThreadSpansView {
             UInt32Array::from(keys.values().iter().map(|&k| v[k as usize]).collect::<Vec<_>>())
         };
         let int = |f: fn(&Span) -> i64| Int64Array::from(spans.iter().map(f).collect::<Vec<_>>());
-        let time = |f: fn(&Span) -> i64| TimestampNanosecondArray::from(spans.iter().map(f).collect::<Vec<_>>()).with_timezone("+00:00");
+        let time = |f: fn(&Span) -> i64| ts_array(spans.iter().map(f).collect());
         let columns: Vec<ArrayRef> = projection
             .iter()
             .map(|&i| -> Result<ArrayRef> {
