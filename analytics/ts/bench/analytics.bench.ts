@@ -23,6 +23,9 @@
 //   BENCH_COLD_REPEAT=n    diagnostic: run each process query cold n times (to profile), report the last
 //   BENCH_DECODE_CASE      run only the decode cases whose name contains this (e.g. to_arrow_log)
 //   BENCH_DECODE_SECONDS   seconds per decode case (default 2)
+//   BENCH_EVENTS_QUERY     run only the events query of this name (e.g. count_by_level)
+//   BENCH_WARM_RUNS        warm runs per events query, the median reported (default 3; more to profile)
+//   BENCH_EXPLAIN=1        print EXPLAIN ANALYZE of each events query after its warm runs
 import { mkdirSync, writeFileSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +43,7 @@ const PROCESS_RATE = Number(process.env.BENCH_PROCESS_RATE ?? 100_000);
 const COMPRESS = process.env.BENCH_LZ4 !== '0';
 const PROCESS_JIT = process.env.BENCH_PROCESS_JIT !== '0';
 const COLD_REPEAT = Math.max(1, Number(process.env.BENCH_COLD_REPEAT ?? 1));
+const WARM_RUNS = Math.max(1, Number(process.env.BENCH_WARM_RUNS ?? 3));
 const PER_BLOCK = 20_000;
 const PG = process.env.MICROMEGAS_TEST_PG_URL ?? process.env.MICROMEGAS_SQL_CONNECTION_STRING;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -275,13 +279,18 @@ async function eventsScenario(results: Results): Promise<void> {
   const duck = await (await DuckDBInstance.create(':memory:', { threads: '2' })).connect();
   console.log(`\n${'case'.padEnd(36)} ${'ours ms'.padStart(10)} ${'duckdb ms'.padStart(10)} ${'ratio'.padStart(7)}  rows`);
   for (const q of queries) {
+    if (process.env.BENCH_EVENTS_QUERY && q.name !== process.env.BENCH_EVENTS_QUERY) continue;
     const s0 = engine.stats();
     const [cold] = await timed(() => engine.queryIpc(q.ours));
     // The cold query answered from the blocks; its partitions are written after it.
     const [written] = await timed(() => engine.idle());
     const wrote = engine.stats().partitionsWritten > s0.partitionsWritten;
     const warmRuns: number[] = [];
-    for (let i = 0; i < 3; i++) warmRuns.push((await timed(() => engine.queryIpc(q.ours)))[0]);
+    for (let i = 0; i < WARM_RUNS; i++) warmRuns.push((await timed(() => engine.queryIpc(q.ours)))[0]);
+    if (process.env.BENCH_EXPLAIN === '1') {
+      const plan = await engine.queryTable(`EXPLAIN ANALYZE ${q.ours}`);
+      for (const row of plan.toArray()) console.log(String(row.plan));
+    }
     const files = parquetFiles(join(lake.storeDir, 'views', q.view, q.id));
     const list = `[${files.map((f) => `'${f}'`).join(', ')}]`;
     const duckRuns: number[] = [];
