@@ -39,9 +39,10 @@ export declare class QueryStream {
 
 /**
  * Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
- * how many (the decode benchmark's block-to-Arrow cases).
+ * how many (the decode benchmark's block-to-Arrow cases). `nb_objects` is the block's event
+ * count, as its metadata row always has it.
  */
-export declare function blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number
+export declare function blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number): number
 
 /**
  * Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns

@@ -157,11 +157,12 @@ pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffe
 }
 
 /// Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
-/// how many (the decode benchmark's block-to-Arrow cases).
+/// how many (the decode benchmark's block-to-Arrow cases). `nb_objects` is the block's event
+/// count, as its metadata row always has it.
 #[napi]
-pub fn block_view_rows(view: String, dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer) -> Result<u32> {
+pub fn block_view_rows(view: String, dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer, nb_objects: u32) -> Result<u32> {
     let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
-    let n = micromegas_analytics::views::rows_of_one_block(&view, types, &payload).map_err(to_napi)?;
+    let n = micromegas_analytics::views::rows_of_one_block(&view, types, &payload, nb_objects as i32).map_err(to_napi)?;
     Ok(n as u32)
 }
 

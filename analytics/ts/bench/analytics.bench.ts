@@ -235,7 +235,7 @@ function decodeCases(results: Results): void {
       const lz4 = compress ? '_lz4' : '';
       rate(`decode_${name}${lz4}_events_per_s_per_core`, `; block ${(body.length / 1024).toFixed(0)} KiB`, () => native.countBlockEvents(deps, objs, body));
       // All the way to Arrow: the view's record batch from the same compressed block.
-      if (compress) rate(`decode_${name}${lz4}_to_arrow_${view}_events_per_s_per_core`, '', () => (native.blockViewRows(view, deps, objs, body), PER_BLOCK));
+      if (compress) rate(`decode_${name}${lz4}_to_arrow_${view}_events_per_s_per_core`, '', () => (native.blockViewRows(view, deps, objs, body, PER_BLOCK), PER_BLOCK));
     }
   }
 }

@@ -64,7 +64,7 @@ export interface NativeEngine {
 interface NativeModule {
   openEngine(options: OpenOptions): Promise<NativeEngine>;
   countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
-  blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
+  blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -151,6 +151,10 @@ pub(super) enum EventBody<'a> {
     Custom(Custom<'a>),
 }
 
+/// Byte offset of an 8-byte member in the events of one fixed-size type ([`EventRef::word_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WordAt(usize);
+
 /// One event of a block, already checked: reading a member cannot fail on valid indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'a> {
@@ -184,6 +188,22 @@ impl<'a> EventRef<'a> {
         let EventBody::Pod(p) = &self.body else { return None };
         let m = p.udt.members.get(i).filter(|m| m.is_reference)?;
         Some(u64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
+    }
+
+    /// Where the 8 bytes of member `i` lie (an `u64`/`i64`, or a dependency id) in every fixed-size
+    /// event of this type: resolved once per type, read per event with [`EventRef::word`].
+    pub fn word_at(&self, i: usize) -> Option<WordAt> {
+        let EventBody::Pod(p) = &self.body else { return None };
+        let m = p.udt.members.get(i)?;
+        let word = if m.is_reference { m.size >= 8 } else { m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64) };
+        (word && m.offset + 8 <= p.udt.size).then_some(WordAt(m.offset))
+    }
+
+    /// The 8 bytes at `at`, resolved by [`EventRef::word_at`] for this event's type.
+    #[inline(always)]
+    pub fn word(&self, at: WordAt) -> Option<u64> {
+        let EventBody::Pod(p) = &self.body else { return None };
+        Some(u64::from_le_bytes(p.window.get(at.0..at.0 + 8)?.try_into().ok()?))
     }
 
     /// Integer member `i` (`u64` or `i64`) of a fixed-size event, read straight from its bytes:
@@ -233,6 +253,44 @@ impl<'a> EventRef<'a> {
 
 /// Past this many types a cache stops growing (and its misses resolve by name).
 const MAX_CACHED_TYPES: usize = 32;
+
+/// What a view works out once per event type (where its members lie, what kind of row it makes),
+/// found again by the type's address. A stream has few types, and consecutive events often differ
+/// (a span's begin, then its end): a short inline search, no hashing, no call per event.
+pub struct TypeMemo<T> {
+    types: Vec<(usize, T)>,
+}
+
+impl<T> Default for TypeMemo<T> {
+    fn default() -> Self {
+        Self { types: Vec::new() }
+    }
+}
+
+impl<T> TypeMemo<T> {
+    /// Between streams: types are known by address.
+    pub fn clear(&mut self) {
+        self.types.clear();
+    }
+
+    /// Borrowed, not copied: a copy of a freshly found entry was read back through a store.
+    /// (A stream has at most 256 types, the range of a type index: the list needs no bound.)
+    #[inline(always)]
+    pub fn get(&mut self, e: &EventRef, make: impl FnOnce(&EventRef) -> T) -> &T {
+        let key = e.udt as *const Udt as usize;
+        let i = match self.types.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => self.insert(key, make(e)),
+        };
+        &self.types[i].1
+    }
+
+    #[cold]
+    fn insert(&mut self, key: usize, t: T) -> usize {
+        self.types.push((key, t));
+        self.types.len() - 1
+    }
+}
 
 /// Member positions of `names`, resolved once per type: views read the same few members of every
 /// event (and of its descriptor), and finding them by name each time would compare strings per

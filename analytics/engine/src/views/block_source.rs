@@ -222,9 +222,9 @@ pub fn split_for_cores(batch: RecordBatch) -> Vec<RecordBatch> {
     (0..rows).step_by(per).map(|at| batch.slice(at, per.min(rows - at))).collect()
 }
 
-/// Rows `view` builds from one payload of a stream with these types, on the calling thread, with
-/// placeholder process, stream and block rows (the decode benchmark: block to Arrow).
-pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8]) -> Result<usize> {
+/// Rows `view` builds from one payload of `nb_objects` events of a stream with these types, on the
+/// calling thread, with placeholder process, stream and block rows (the decode benchmark: block to Arrow).
+pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8], nb_objects: i32) -> Result<usize> {
     let payload = bytes::Bytes::copy_from_slice(payload);
     let view = super::all_views().into_iter().find(|v| v.name() == view).with_context(|| format!("no view named {view}"))?;
     let t0 = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
@@ -241,7 +241,7 @@ pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8]) -> Resu
     };
     let block = BlockRow {
         block_id: id.clone(), stream_id: id.clone(), process_id: id, begin_time: t0, begin_ticks: 0, end_time: t0, end_ticks: 0,
-        nb_objects: 0, object_offset: 0, payload_size: payload.len() as i64, insert_time: t0, payload_object: None, payload_offset: None,
+        nb_objects, object_offset: 0, payload_size: payload.len() as i64, insert_time: t0, payload_object: None, payload_offset: None,
     };
     let streams = [StreamBlocks {
         converter: TickConverter::new(t0, 0, process.tsc_frequency, None),

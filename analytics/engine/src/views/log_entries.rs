@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{id_slot, EventRef, MemberIndex, Object};
+use crate::decode::{id_slot, EventRef, MemberIndex, Object, TypeMemo, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -51,6 +51,8 @@ type LogFields<'a> = (i64, i32, Cow<'a, str>, Cow<'a, str>, Option<&'a Arc<Objec
 struct LogReader {
     event: MemberIndex<6>,
     desc: MemberIndex<3>,
+    /// Per event type, when its events are static logs: where their time and descriptor id lie.
+    layouts: TypeMemo<Option<(WordAt, WordAt)>>,
 }
 
 impl LogReader {
@@ -58,6 +60,7 @@ impl LogReader {
         Self {
             event: MemberIndex::new(["time", "desc", "msg", "level", "target", "properties"]),
             desc: MemberIndex::new(["fmt_str", "level", "target"]),
+            layouts: TypeMemo::default(),
         }
     }
 
@@ -65,13 +68,16 @@ impl LogReader {
     fn clear(&mut self) {
         self.event.clear();
         self.desc.clear();
+        self.layouts.clear();
     }
 
     /// `(time, descriptor id)` of a static log event: one whose only members are its time and a
     /// reference to its call-site descriptor, so every other column comes from the descriptor.
+    #[inline(always)]
     fn read_static(&mut self, e: &EventRef) -> Option<(i64, u64)> {
-        let [time, desc, None, None, None, None] = self.event.of(e) else { return None };
-        Some((e.i64_at(time?)?, e.reference_id(desc?)?))
+        let event = &mut self.event;
+        let &(time, desc) = self.layouts.get(e, |e| static_layout(event, e)).as_ref()?;
+        Some((e.word(time)? as i64, e.word(desc)?))
     }
 
     fn read<'a>(&mut self, e: &EventRef<'a>) -> Option<LogFields<'a>> {
@@ -97,6 +103,16 @@ impl LogReader {
         }
         Some((time, level, target, msg, props))
     }
+}
+
+/// Where a static log event type keeps its time and descriptor id, if its events are static logs.
+fn static_layout(event: &mut MemberIndex<6>, e: &EventRef) -> Option<(WordAt, WordAt)> {
+    let [Some(time), Some(desc), None, None, None, None] = event.of(e) else { return None };
+    let is_reference = |i: usize| e.udt.members.get(i).is_some_and(|m| m.is_reference);
+    if is_reference(time) || !is_reference(desc) {
+        return None;
+    }
+    Some((e.word_at(time)?, e.word_at(desc)?))
 }
 
 /// What a static log event's row takes from its descriptor, found once per descriptor and block.
@@ -192,6 +208,9 @@ impl View for LogEntriesView {
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
         let mut descriptors = DescriptorRows::default();
         let no_properties = rows.properties.intern("{}");
+        if filter.is_empty() {
+            rows.reserve_events(streams);
+        }
         for sb in streams {
             reader.clear();
             let p = &sb.process;
@@ -253,6 +272,12 @@ struct LogColumns {
 }
 
 impl ViewColumns for LogColumns {
+    fn reserve(&mut self, rows: usize) {
+        self.target.reserve(rows);
+        self.level.reserve(rows);
+        self.msg.reserve(rows);
+    }
+
     fn truncate(&mut self, len: usize) {
         self.target.truncate(len);
         self.level.truncate(len);

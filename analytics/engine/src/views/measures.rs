@@ -165,6 +165,9 @@ impl View for MeasuresView {
         let mut reader = MeasureReader::new();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
         let filtered = want_target.active() || want_name.active() || want_unit.active();
+        if !filtered {
+            rows.reserve_events(streams);
+        }
         for sb in streams {
             reader.clear();
             let p = &sb.process;
@@ -210,6 +213,13 @@ struct MeasureColumns {
 }
 
 impl ViewColumns for MeasureColumns {
+    fn reserve(&mut self, rows: usize) {
+        self.target.reserve(rows);
+        self.name.reserve(rows);
+        self.unit.reserve(rows);
+        self.value.reserve(rows);
+    }
+
     fn truncate(&mut self, len: usize) {
         self.target.truncate(len);
         self.name.truncate(len);

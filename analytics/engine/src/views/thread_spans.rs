@@ -5,6 +5,7 @@ use super::columns::{dict, ts, ts_array, CallSite};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
+use crate::decode::{id_slot, EventRef, TypeMemo, WordAt};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -77,6 +78,59 @@ struct StackEvent {
     begin: bool,
 }
 
+/// What the call stack needs of an event type: begin (1), end (2) or neither (0), and where an
+/// event's time and descriptor id lie.
+#[derive(Clone, Copy)]
+struct SpanType {
+    kind: u8,
+    time: Option<WordAt>,
+    desc: Option<WordAt>,
+}
+
+fn span_type(e: &EventRef) -> SpanType {
+    let name = e.type_name();
+    let kind = if name.starts_with("BeginThread") { 1 } else if name.starts_with("EndThread") { 2 } else { 0 };
+    let word = |member: &str, reference: bool| {
+        let i = e.member_index(member)?;
+        e.udt.members.get(i).filter(|m| m.is_reference == reference)?;
+        e.word_at(i)
+    };
+    SpanType { kind, time: word("time", false), desc: word("thread_span_desc", true) }
+}
+
+/// Call sites of one block's span descriptors by id: a block has a few used over and over, which
+/// their [`id_slot`] finds; the others are in a list.
+struct SiteByDesc {
+    slots: [(u64, u32); 64],
+    all: Vec<(u64, u32)>,
+}
+
+impl Default for SiteByDesc {
+    fn default() -> Self {
+        Self { slots: [(0, u32::MAX); 64], all: Vec::new() }
+    }
+}
+
+impl SiteByDesc {
+    fn clear(&mut self) {
+        self.slots = [(0, u32::MAX); 64];
+        self.all.clear();
+    }
+
+    #[inline(always)]
+    fn get(&self, id: u64) -> Option<u32> {
+        match self.slots[id_slot(id)] {
+            (at, site) if at == id && site != u32::MAX => Some(site),
+            _ => self.all.iter().find(|(k, _)| *k == id).map(|&(_, site)| site),
+        }
+    }
+
+    fn insert(&mut self, id: u64, site: u32) {
+        self.slots[id_slot(id)] = (id, site);
+        self.all.push((id, site));
+    }
+}
+
 /// Blocks decoded per round, per core: bounds the memory of the reduced events.
 const BLOCKS_PER_CORE_ROUND: usize = 4;
 
@@ -86,41 +140,23 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
     out.clear();
     out.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
     // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
-    // where its time and descriptor are. A stream has few types.
-    let mut types: Vec<(usize, u8, Option<usize>, Option<usize>)> = Vec::new();
-    // Descriptor id -> site, valid within one block (ids are per block); the last one first, since
-    // a leaf's end follows its begin.
-    let mut by_desc: Vec<(u64, u32)> = Vec::new();
-    let mut last: Option<(u64, u32)> = None;
+    // where its time and descriptor id lie. A stream has few types, a block mostly one or two.
+    let mut types = TypeMemo::<SpanType>::default();
+    // Descriptor id -> site, valid within one block (ids are per block).
+    let mut by_desc = SiteByDesc::default();
     decode_blocks_into(sb, blocks, &mut out, |block, index, e, out| {
         if index == 0 {
             by_desc.clear();
-            last = None;
         }
-        let ty = e.udt as *const _ as usize;
-        let (kind, time, desc) = match types.iter().find(|t| t.0 == ty) {
-            Some(&(_, kind, time, desc)) => (kind, time, desc),
-            None => {
-                let name = e.type_name();
-                let kind = if name.starts_with("BeginThread") { 1 } else if name.starts_with("EndThread") { 2 } else { 0 };
-                let (time, desc) = (e.member_index("time"), e.member_index("thread_span_desc"));
-                types.push((ty, kind, time, desc));
-                (kind, time, desc)
-            }
-        };
-        if kind == 0 {
+        let ty = types.get(e, span_type);
+        if ty.kind == 0 {
             return;
         }
-        let Some(ticks) = time.and_then(|i| e.i64_at(i)) else {
+        let Some(ticks) = ty.time.and_then(|at| e.word(at)) else {
             return;
         };
-        let desc = desc.and_then(|i| e.reference_id(i));
-        let known = match (desc, last) {
-            (Some(d), Some((l, site))) if d == l => Some(site),
-            (Some(d), _) => by_desc.iter().find(|(k, _)| *k == d).map(|&(_, site)| site),
-            _ => None,
-        };
-        let site = match known {
+        let desc = ty.desc.and_then(|at| e.word(at));
+        let site = match desc.and_then(|d| by_desc.get(d)) {
             Some(site) => site,
             None => {
                 let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
@@ -128,13 +164,12 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
                 };
                 let site = sites.intern(site);
                 if let Some(d) = desc {
-                    by_desc.push((d, site));
+                    by_desc.insert(d, site);
                 }
                 site
             }
         };
-        last = desc.map(|d| (d, site));
-        out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks), site, begin: kind == 1 });
+        out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
     });
     out
 }
