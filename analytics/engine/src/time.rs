@@ -80,3 +80,45 @@ impl TickConverter {
         ticks / self.frequency
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TickConverter;
+    use chrono::DateTime;
+
+    /// `delta * 1e9 / f` rounded half away from zero, in exact integers.
+    fn exact(delta: i64, f: i64) -> i64 {
+        let n = delta as i128 * 1_000_000_000;
+        let q = (2 * n.abs() + f as i128) / (2 * f as i128);
+        (if n < 0 { -q } else { q }).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    }
+
+    #[test]
+    fn ticks_become_the_nearest_nanosecond() {
+        let deltas = [0, 1, 5, 7, 12, 1 << 20, (1 << 29) - 1, -7, -1_234_567];
+        for f in [1_000_000_000, 2_400_000_000, 3_000_000, 2_899_999_999, 10_000_000, 1_001] {
+            let c = TickConverter::new(DateTime::UNIX_EPOCH, 0, f, None);
+            for d in deltas {
+                assert_eq!(c.delta_to_ns(d), exact(d, f), "{d} ticks at {f} Hz");
+            }
+            // An hour and 30 days of uptime (and a minute before the start): within 1 ns.
+            for d in [f * 3600, f * 2_592_000, -f * 60] {
+                assert!((c.delta_to_ns(d) - exact(d, f)).abs() <= 1, "{d} ticks at {f} Hz");
+            }
+        }
+    }
+
+    #[test]
+    fn ticks_are_relative_to_the_process_start_and_saturate() {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let c = TickConverter::new(start, 1_000, 2_000_000_000, None);
+        assert_eq!(c.ticks_to_ns(1_000 + 4_000_000_001), 1_700_000_002_000_000_001);
+        let slow = TickConverter::new(DateTime::UNIX_EPOCH, 0, 1, None);
+        assert_eq!(slow.ticks_to_ns(i64::MAX), i64::MAX);
+        assert_eq!(slow.ticks_to_ns(i64::MIN), i64::MIN);
+        // Estimated from a block: 1 tick per 4 ns.
+        let end = DateTime::from_timestamp(1_700_000_001, 0).unwrap();
+        let est = TickConverter::new(start, 0, 0, Some((end, 250_000_000)));
+        assert_eq!(est.ticks_to_ns(1_000), 1_700_000_000_000_004_000);
+    }
+}
