@@ -194,7 +194,7 @@ pub fn decode_blocks_into<R: Rollback>(
     for (block, payload) in blocks {
         let mark = out.len();
         let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
-            b.try_for_each_event(&sb.types, |i, e| {
+            b.try_for_each_event(&sb.types, #[inline(always)] |i, e| {
                 f(block, i, e, out);
                 Ok(())
             })

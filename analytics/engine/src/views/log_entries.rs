@@ -215,7 +215,7 @@ impl View for LogEntriesView {
             reader.clear();
             let p = &sb.process;
             let process_properties = rows.process_properties.intern(&p.properties);
-            decode_blocks_into(sb, &sb.blocks, &mut rows, |block, index, e, rows| {
+            decode_blocks_into(sb, &sb.blocks, &mut rows, #[inline(always)] |block, index, e, rows| {
                 if index == 0 {
                     props_json.clear();
                     descriptors.clear();

@@ -144,7 +144,7 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
     let mut types = TypeMemo::<SpanType>::default();
     // Descriptor id -> site, valid within one block (ids are per block).
     let mut by_desc = SiteByDesc::default();
-    decode_blocks_into(sb, blocks, &mut out, |block, index, e, out| {
+    decode_blocks_into(sb, blocks, &mut out, #[inline(always)] |block, index, e, out| {
         if index == 0 {
             by_desc.clear();
         }
