@@ -45,6 +45,33 @@ bool get_string(napi_env env, napi_value v, std::string* out, const char* what) 
   return true;
 }
 
+double* shared_args(napi_env env, Addon* a) {
+  if (!a->args) {
+    void* data;
+    napi_value ab, view;
+    if (napi_create_arraybuffer(env, kArgSlots * sizeof(double), &data, &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, kArgSlots, ab, 0, &view) != napi_ok ||
+        napi_create_reference(env, view, 1, &a->args_ref) != napi_ok)
+      return nullptr;
+    a->args = static_cast<double*>(data);  // an ArrayBuffer's backing store never moves
+  }
+  return a->args;
+}
+
+namespace {
+
+// sharedArgs() -> Float64Array(kArgSlots); the reference keeps it alive as long as the environment.
+napi_value shared_args_js(napi_env env, napi_callback_info info) {
+  Addon* a;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, reinterpret_cast<void**>(&a));
+  if (!shared_args(env, a)) return nullptr;
+  napi_value view;
+  napi_get_reference_value(env, a->args_ref, &view);
+  return view;
+}
+
+}  // namespace
+
 }  // namespace mmnode
 
 using namespace mmnode;
@@ -59,5 +86,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   init_span(env, exports, addon);
   init_floor(env, exports, addon);
   init_bound(env, exports, addon);
+  static const Export list[] = {{"sharedArgs", shared_args_js}};
+  define(env, exports, addon, list, 1);
   return exports;
 }

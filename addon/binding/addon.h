@@ -22,8 +22,8 @@ struct Addon {
   std::vector<const mm_SpanRecord*> spans;
   std::vector<const mm_PropertySet*> properties;  // index 0 = no properties (nullptr)
   std::vector<const char*> strings;                // interned strings (dynamic-level targets)
-  napi_ref async_args_ref = nullptr;               // Float64Array [id, parent, depth] (span.cc)
-  double* async_args = nullptr;
+  napi_ref args_ref = nullptr;                     // the Float64Array of shared_args()
+  double* args = nullptr;                          // its kArgSlots numbers
   Addon() { properties.push_back(nullptr); }
 };
 
@@ -77,6 +77,14 @@ struct StackMessage {
     return true;
   }
 };
+
+// Numbers JavaScript hands the bound record functions through one Float64Array per environment
+// (sharedArgs()), written right before the call with no JS in between, instead of as arguments:
+// each napi_get_value_* costs a few ns, a typed-array store next to nothing. An async span edge
+// reads [span id, parent span id, depth] (begin writes the new id into kSpanId), a metric kValue.
+enum ArgSlot { kSpanId, kParentId, kDepth, kValue, kArgSlots };
+// Creates the environment's slots on first use; null (with an exception pending) if that failed.
+double* shared_args(napi_env env, Addon* a);
 
 void init_lifecycle(napi_env env, napi_value exports, Addon* addon);
 void init_log(napi_env env, napi_value exports, Addon* addon);

@@ -1,7 +1,8 @@
 // Descriptor-bound record functions: the descriptor travels as the function's data pointer, so the
 // JavaScript call passes only the value (or nothing). Each argument costs a napi_get_value_* call,
 // the dearest part of a record, so this is the cheapest shape: a static log or a span edge takes
-// no argument at all, a metric one double. Created once per handle (cold), called per event.
+// no argument at all, and a metric reads its value from the shared slots (ArgSlot). Created once
+// per handle (cold), called per event.
 #include "intern.h"
 
 namespace mmnode {
@@ -10,6 +11,7 @@ namespace {
 struct MetricTarget {
   const mm_MetricMetadataDependency* desc;
   const mm_PropertySet* props;
+  const double* args;
 };
 
 napi_value make_function(napi_env env, const char* name, napi_callback cb, void* data) {
@@ -38,13 +40,10 @@ napi_value call_log_string(napi_env env, napi_callback_info info) {
 
 template <bool kInt>
 napi_value call_metric(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   void* data;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  double v;
-  if (!get_f64(env, argv[0], &v, "metric.record: value must be a number")) return nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
   auto* t = static_cast<const MetricTarget*>(data);
+  double v = t->args[kValue];  // JavaScript checked it is a number
   if (t->props) {
     if (kInt)
       mm_metric_int_tagged(t->desc, t->props, uint64_t(int64_t(v)));
@@ -96,7 +95,7 @@ napi_value bind_log_string(napi_env env, napi_callback_info info) {
   return make_function(env, "log", call_log_string, const_cast<mm_LogMetadataRecord*>(d));
 }
 
-// bindMetric(desc, properties, integer: 0|1) -> (value: number) => void
+// bindMetric(desc, properties, integer: 0|1) -> () => void, recording sharedArgs()[kValue]
 napi_value bind_metric(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -106,6 +105,7 @@ napi_value bind_metric(napi_env env, napi_callback_info info) {
   if (!get_index(env, argv[0], a->metrics, &t.desc, "bindMetric: expected a metric descriptor id")) return nullptr;
   if (!get_index(env, argv[1], a->properties, &t.props, "bindMetric: expected a property set id")) return nullptr;
   if (!get_u32(env, argv[2], &integer, "bindMetric: integer must be 0 or 1")) return nullptr;
+  if (!(t.args = shared_args(env, a))) return nullptr;
   auto* owned = new MetricTarget(t);
   napi_value fn = make_function(env, "record", integer ? call_metric<true> : call_metric<false>, owned);
   napi_add_finalizer(env, fn, owned, [](napi_env, void* p, void*) { delete static_cast<MetricTarget*>(p); }, nullptr,

@@ -72,10 +72,8 @@ napi_value async_end(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Async span edges bound to their descriptor, taking their numbers from a Float64Array shared with
-// JavaScript ([span id, parent span id, depth]) instead of as arguments: each napi_get_value_* costs
-// a few ns, so the edges cost what a zero-argument thread span edge costs. begin() writes the new
-// span's id into slot 0. JavaScript fills the slots right before the call, with no JS in between.
+// Async span edges bound to their descriptor, reading their numbers from the shared slots
+// (ArgSlot): they cost what a zero-argument thread span edge costs.
 struct AsyncTarget {
   const mm_SpanRecord* desc;
   double* args;
@@ -88,28 +86,10 @@ napi_value call_async(napi_env env, napi_callback_info info) {
   auto* t = static_cast<const AsyncTarget*>(data);
   double* args = t->args;
   if (kBegin)
-    args[0] = double(mm_async_span_begin(t->desc, uint64_t(args[1]), uint32_t(args[2])));
+    args[kSpanId] = double(mm_async_span_begin(t->desc, uint64_t(args[kParentId]), uint32_t(args[kDepth])));
   else
-    mm_async_span_end(t->desc, uint64_t(args[0]), uint64_t(args[1]), uint32_t(args[2]));
+    mm_async_span_end(t->desc, uint64_t(args[kSpanId]), uint64_t(args[kParentId]), uint32_t(args[kDepth]));
   return nullptr;
-}
-
-// asyncSpanArgs() -> Float64Array(3), the slots of every bound async edge of this environment.
-// Its backing store never moves; the reference keeps it alive as long as the environment.
-napi_value async_args(napi_env env, napi_callback_info info) {
-  Addon* a;
-  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, reinterpret_cast<void**>(&a));
-  if (!a->async_args_ref) {
-    void* data;
-    napi_value ab, view;
-    napi_create_arraybuffer(env, 3 * sizeof(double), &data, &ab);
-    napi_create_typedarray(env, napi_float64_array, 3, ab, 0, &view);
-    napi_create_reference(env, view, 1, &a->async_args_ref);
-    a->async_args = static_cast<double*>(data);
-  }
-  napi_value view;
-  napi_get_reference_value(env, a->async_args_ref, &view);
-  return view;
 }
 
 // bindAsyncSpan(desc) -> [begin, end], both without arguments (see AsyncTarget).
@@ -120,10 +100,11 @@ napi_value bind_async(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, reinterpret_cast<void**>(&a));
   const mm_SpanRecord* d;
   if (!get_index(env, argv[0], a->spans, &d, "bindAsyncSpan: expected a span descriptor id")) return nullptr;
-  if (!a->async_args) return throw_type(env, "bindAsyncSpan: call asyncSpanArgs() first");
+  double* args = shared_args(env, a);
+  if (!args) return nullptr;
   napi_value pair, edge[2];
   for (int i = 0; i < 2; ++i) {
-    auto* owned = new AsyncTarget{d, a->async_args};  // one per function: each may outlive the other
+    auto* owned = new AsyncTarget{d, args};  // one per function: each may outlive the other
     napi_create_function(env, i ? "end" : "begin", NAPI_AUTO_LENGTH, i ? call_async<false> : call_async<true>, owned,
                          &edge[i]);
     napi_add_finalizer(env, edge[i], owned, [](napi_env, void* p, void*) { delete static_cast<AsyncTarget*>(p); },
@@ -140,7 +121,7 @@ napi_value bind_async(napi_env env, napi_callback_info info) {
 void init_span(napi_env env, napi_value exports, Addon* addon) {
   static const Export list[] = {
       {"internSpan", intern_span},       {"spanBegin", thread_span<true>}, {"spanEnd", thread_span<false>},
-      {"asyncSpanBegin", async_begin},   {"asyncSpanEnd", async_end},      {"asyncSpanArgs", async_args},
+      {"asyncSpanBegin", async_begin},   {"asyncSpanEnd", async_end},
       {"bindAsyncSpan", bind_async},
   };
   define(env, exports, addon, list, sizeof list / sizeof list[0]);

@@ -1,10 +1,11 @@
 /**
  * Metrics through interned handles: `const m = metric('http.latency', 'ms'); m.record(12.5)`.
- * The descriptor is interned when telemetry starts; record() is then one native call with an id
- * and a number (or a no-op before init and after shutdown).
+ * The descriptor is interned when telemetry starts; record() then stores the value in a slot shared
+ * with native code and makes one native call without arguments (or is a no-op before init and
+ * after shutdown).
  */
 import type { Binding } from './native';
-import { internProperties, noop, register, type Properties, type Rebindable } from './state';
+import { internProperties, noop, register, sharedArgs, VALUE, type Properties, type Rebindable } from './state';
 
 export interface MetricOptions {
   /** Recorded as the metric's target. Default: "js". */
@@ -51,9 +52,22 @@ export class Metric implements Rebindable {
     }
     const id = b.internMetric(this.name, this.unit, this.target);
     const props = this.properties ? internProperties(b, this.properties) : 0;
-    // A native function bound to the descriptor: record(v) is the only argument crossing N-API.
-    this.record = b.bindMetric(id, props ?? 0, this.integer ? 1 : 0);
+    // A native function bound to the descriptor, reading the value from the shared slot: no
+    // argument crosses N-API (each napi_get_value_* costs a few ns).
+    const record = b.bindMetric(id, props ?? 0, this.integer ? 1 : 0);
+    const args = sharedArgs(b);
+    this.record = (value: number) => {
+      if (typeof value !== 'number') throw invalidValue();
+      args[VALUE] = value;
+      record();
+    };
   }
+}
+
+function invalidValue(): TypeError {
+  const e = new TypeError('metric.record: value must be a number');
+  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+  return e;
 }
 
 /** Creates a metric handle; create it once (module scope), record many times. */

@@ -33,14 +33,18 @@ export interface Binding {
   spanEnd(desc: number): void;
   asyncSpanBegin(desc: number, parentSpanId: number, depth: number): number;
   asyncSpanEnd(desc: number, spanId: number, parentSpanId: number, depth: number): void;
-  /** This thread's slots [span id, parent span id, depth] read by the bound async span edges. */
-  asyncSpanArgs(): Float64Array;
-  /** [begin, end] of async spans of desc, without arguments: they read asyncSpanArgs(), begin writes the id. */
+  /**
+   * This thread's slots [span id, parent span id, depth, metric value], read by the bound async
+   * span edges and metric records (written right before the call: cheaper than an argument).
+   */
+  sharedArgs(): Float64Array;
+  /** [begin, end] of async spans of desc, without arguments: they read sharedArgs(), begin writes the id. */
   bindAsyncSpan(desc: number): [() => void, () => void];
   /** Record functions bound to a descriptor (its pointer is the function's data): fewer arguments. */
   bindLogStatic(desc: number): () => void;
   bindLogString(desc: number): (msg: string) => void;
-  bindMetric(desc: number, properties: number, integer: number): (value: number) => void;
+  /** record() of a metric: records sharedArgs()[3]. */
+  bindMetric(desc: number, properties: number, integer: number): () => void;
   bindSpan(desc: number): [() => void, () => void];
   /** Empty raw Node-API function taking one double: the benchmark floor. */
   floor(x: number): void;

@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Binding } from './native';
-import { current, noop, register, type Rebindable } from './state';
+import { current, DEPTH, noop, PARENT_ID, register, sharedArgs, SPAN_ID, type Rebindable } from './state';
 
 /** The current async span: id 0 at the root. */
 export interface SpanFrame {
@@ -31,7 +31,7 @@ export interface SpanOptions {
 
 /**
  * A span descriptor, interned once: begin()/end() record thread spans with one native call each,
- * asyncBegin()/asyncEnd() the edges of async spans (numbers passed through `asyncArgs`).
+ * asyncBegin()/asyncEnd() the edges of async spans (numbers passed through `sharedArgs`).
  */
 export class SpanScope implements Rebindable {
   begin: () => void = noop;
@@ -52,15 +52,12 @@ export class SpanScope implements Rebindable {
     }
     const id = (this.id = b.internSpan(this.name, this.opts.target ?? 'js', this.opts.file ?? '', this.opts.line ?? 0));
     [this.begin, this.end] = b.bindSpan(id); // native functions with the descriptor bound: no argument
-    asyncArgs ??= b.asyncSpanArgs();
+    asyncArgs = sharedArgs(b);
     [this.asyncBegin, this.asyncEnd] = b.bindAsyncSpan(id);
   }
 }
 
-/**
- * [span id, parent span id, depth] for the async edges, shared with native code (one per thread):
- * written right before each edge call, so an edge costs a call without arguments.
- */
+/** The shared slots the async edges read (and begin writes the new span id into). */
 let asyncArgs: Float64Array | null = null;
 
 const scopes = new Map<string, SpanScope>();
@@ -102,9 +99,9 @@ class AsyncFrame implements SpanFrame {
   constructor(readonly scope: SpanScope, readonly id: number, readonly parent: number, readonly depth: number) {}
   end(): void {
     const a = asyncArgs!;
-    a[0] = this.id;
-    a[1] = this.parent;
-    a[2] = this.depth;
+    a[SPAN_ID] = this.id;
+    a[PARENT_ID] = this.parent;
+    a[DEPTH] = this.depth;
     this.scope.asyncEnd();
   }
 }
@@ -151,10 +148,10 @@ export function asyncSpan<T>(name: string, fn: () => T): T {
 function openAsync<T>(scope: SpanScope, fn: () => T): T {
   const parent = storage.getStore() as AsyncFrame | undefined;
   const a = asyncArgs!;
-  const parentId = (a[1] = parent ? parent.id : 0);
-  const depth = (a[2] = parent ? parent.depth + 1 : 0);
-  scope.asyncBegin(); // writes the new span's id into a[0]
-  const frame = new AsyncFrame(scope, a[0], parentId, depth);
+  const parentId = (a[PARENT_ID] = parent ? parent.id : 0);
+  const depth = (a[DEPTH] = parent ? parent.depth + 1 : 0);
+  scope.asyncBegin(); // writes the new span's id into a[SPAN_ID]
+  const frame = new AsyncFrame(scope, a[SPAN_ID], parentId, depth);
   return storage.run(frame, runInFrame, frame, fn) as T;
 }
 

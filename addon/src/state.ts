@@ -39,6 +39,14 @@ export function joinIfRecording(): boolean {
 
 export function noop(): void {}
 
+/** Slot of each number in `sharedArgs` (ArgSlot in binding/addon.h). */
+export const SPAN_ID = 0, PARENT_ID = 1, DEPTH = 2, VALUE = 3;
+let args: Float64Array | null = null;
+/** The numbers bound native calls read instead of arguments; one array per thread, never moved. */
+export function sharedArgs(b: Binding): Float64Array {
+  return (args ??= b.sharedArgs());
+}
+
 /**
  * Bounded string → id caches. Interned natives live until the process exits, so each cache stops
  * growing at `limit`; past it, callers fall back to a non-interned path (dynamic message, or
