@@ -38,17 +38,19 @@ export declare class QueryStream {
 }
 
 /**
- * Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
- * how many (the decode benchmark's block-to-Arrow cases). `nb_objects` is the block's event
- * count, as its metadata row always has it.
+ * Builds `view`'s Arrow rows from one stored block payload on the calling thread, `times` times
+ * (default 1), and returns how many rows in all (the decode benchmark's block-to-Arrow cases).
+ * `nb_objects` is the block's event count, as its metadata row always has it.
  */
-export declare function blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number): number
+export declare function blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number, times?: number | undefined | null): number
 
 /**
  * Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
- * the number of events; decoding errors name what was being read.
+ * the number of events; decoding errors name what was being read. `times` (default 1) decodes
+ * it again that many times (the benchmark: a query reads a stream's metadata once, not per block)
+ * and returns the events of all.
  */
-export declare function countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number
+export declare function countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, times?: number | undefined | null): number
 
 /** What the engine did since it was opened. */
 export interface EngineStats {

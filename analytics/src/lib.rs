@@ -143,26 +143,30 @@ impl QueryStream {
 }
 
 /// Decodes one stored block payload with its stream's metadata (CBOR UDT arrays) and returns
-/// the number of events; decoding errors name what was being read.
+/// the number of events; decoding errors name what was being read. `times` (default 1) decodes
+/// it again that many times (the benchmark: a query reads a stream's metadata once, not per block)
+/// and returns the events of all.
 #[napi]
-pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer) -> Result<u32> {
+pub fn count_block_events(dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer, times: Option<u32>) -> Result<u32> {
     let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
     let mut n = 0u32;
-    micromegas_analytics::decode::try_for_each_event(&payload, &types, |_, _| {
-        n += 1;
-        Ok(())
-    })
-    .map_err(to_napi)?;
+    for _ in 0..times.unwrap_or(1) {
+        micromegas_analytics::decode::try_for_each_event(&payload, &types, |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .map_err(to_napi)?;
+    }
     Ok(n)
 }
 
-/// Builds `view`'s Arrow rows from one stored block payload on the calling thread and returns
-/// how many (the decode benchmark's block-to-Arrow cases). `nb_objects` is the block's event
-/// count, as its metadata row always has it.
+/// Builds `view`'s Arrow rows from one stored block payload on the calling thread, `times` times
+/// (default 1), and returns how many rows in all (the decode benchmark's block-to-Arrow cases).
+/// `nb_objects` is the block's event count, as its metadata row always has it.
 #[napi]
-pub fn block_view_rows(view: String, dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer, nb_objects: u32) -> Result<u32> {
+pub fn block_view_rows(view: String, dependencies_metadata: Buffer, objects_metadata: Buffer, payload: Buffer, nb_objects: u32, times: Option<u32>) -> Result<u32> {
     let types = micromegas_analytics::decode::StreamTypes::try_from_cbor(&dependencies_metadata, &objects_metadata).map_err(to_napi)?;
-    let n = micromegas_analytics::views::rows_of_one_block(&view, types, &payload, nb_objects as i32).map_err(to_napi)?;
+    let n = micromegas_analytics::views::rows_of_one_block(&view, types, &payload, nb_objects as i32, times.unwrap_or(1) as usize).map_err(to_napi)?;
     Ok(n as u32)
 }
 

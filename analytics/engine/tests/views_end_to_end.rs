@@ -14,7 +14,7 @@ fn a_block_corrupt_midway_gives_no_row() {
     use micromegas_analytics::views::rows_of_one_block;
     let rows = |view: &str, (dm, om): (Vec<u8>, Vec<u8>), payload: &[u8]| {
         // Each block declares 3 events, as the full ones hold.
-        rows_of_one_block(view, StreamTypes::try_from_cbor(&dm, &om).unwrap(), payload, 3).unwrap()
+        rows_of_one_block(view, StreamTypes::try_from_cbor(&dm, &om).unwrap(), payload, 3, 1).unwrap()
     };
     assert_eq!(rows("measures", rust_metrics_metadata(), &metrics_block()), 3);
     assert_eq!(rows("measures", rust_metrics_metadata(), &metrics_block_corrupt_midway()), 0);

@@ -63,8 +63,8 @@ export interface NativeEngine {
 
 interface NativeModule {
   openEngine(options: OpenOptions): Promise<NativeEngine>;
-  countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer): number;
-  blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number): number;
+  countBlockEvents(dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, times?: number): number;
+  blockViewRows(view: string, dependenciesMetadata: Buffer, objectsMetadata: Buffer, payload: Buffer, nbObjects: number, times?: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -2,11 +2,72 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use ciborium::value::Value as Cbor;
+use std::cell::RefCell;
 
 /// The two decompressed transit buffers of one block.
 pub struct BlockBuffers {
-    pub dependencies: Vec<u8>,
-    pub objects: Vec<u8>,
+    pub dependencies: Decompressed,
+    pub objects: Decompressed,
+}
+
+/// Decompressed bytes in a buffer that goes back to its thread's spares when dropped, for the next
+/// block: a fresh buffer per block was zero-filled, then paged in, for every block.
+pub struct Decompressed {
+    /// Initialized up to its length, which may run past the content (`len`).
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// Spare buffers per thread, and the largest one kept (bigger ones are freed).
+const SPARES: usize = 4;
+const SPARE_MAX: usize = 16 << 20;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Decompressed {
+    /// The spare that fits `wanted` bytes best (the smallest initialized for as many, else the
+    /// largest): a block's small dependencies buffer must not take its objects' big one.
+    fn spare(wanted: usize) -> Vec<u8> {
+        SPARE.with(|s| {
+            let mut s = s.borrow_mut();
+            let fit = (0..s.len())
+                .filter(|&i| s[i].len() >= wanted)
+                .min_by_key(|&i| s[i].len())
+                .or_else(|| (0..s.len()).max_by_key(|&i| s[i].len()))?;
+            Some(s.swap_remove(fit))
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Decompressed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Decompressed({} bytes)", self.len)
+    }
+}
+
+impl std::ops::Deref for Decompressed {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Decompressed {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() <= SPARE_MAX {
+            // `try_with`: a thread being torn down drops its buffers instead.
+            let _ = SPARE.try_with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < SPARES {
+                    s.push(buf);
+                }
+            });
+        }
+    }
 }
 
 /// Decodes the CBOR envelope and decompresses both LZ4 frames.
@@ -20,7 +81,7 @@ pub fn try_decode_payload(payload: &[u8]) -> Result<BlockBuffers> {
     let v: Cbor = ciborium::de::from_reader(payload)
         .map_err(|e| anyhow!("invalid CBOR in block payload ({} bytes): {e}", payload.len()))?;
     let map = v.as_map().ok_or_else(|| anyhow!("block payload is not a CBOR map"))?;
-    let field = |key: &str| -> Result<Vec<u8>> {
+    let field = |key: &str| -> Result<Decompressed> {
         let value = map
             .iter()
             .find(|(k, _)| k.as_text() == Some(key))
@@ -94,7 +155,7 @@ fn cbor_bytes(v: &Cbor) -> Result<Vec<u8>> {
 /// maximum size, with their optional checksums verified. Blocks are decoded straight into one
 /// growing buffer (a linked block reads the previous 64 KiB of it as its dictionary), so no byte
 /// is copied twice and no buffer is sized by the frame's maximum block size.
-pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
+pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
     if frame.len() < 4 || frame[..4] != [0x04, 0x22, 0x4d, 0x18] {
         bail!(
             "not an LZ4 frame: need magic 04 22 4d 18, have {:02x?} ({} bytes)",
@@ -135,8 +196,10 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
         return Err(corrupt("header checksum mismatch"));
     }
     pos += 1;
-    // `out` is zero-filled ahead of `end` in doubling steps, so each byte is zeroed once.
-    let mut out: Vec<u8> = Vec::new();
+    // `out` is zero-filled ahead of `end` in doubling steps, so each byte is zeroed once (and a
+    // spare buffer, initialized by an earlier block, not at all until this block outgrows it).
+    // Transit buffers compress about 2-3x: a guess is enough to pick a spare.
+    let mut out: Vec<u8> = Decompressed::spare(content_size.map_or(frame.len().saturating_mul(3), |n| n as usize));
     let mut end = 0usize;
     loop {
         let size = u32_at(pos, "next block size")?;
@@ -171,7 +234,7 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| corrupt(&e.to_string()))?;
         end += written;
     }
-    out.truncate(end);
+    let out = Decompressed { buf: out, len: end };
     if content_checksum && twox_hash::XxHash32::oneshot(0, &out) != u32_at(pos, "content checksum")? {
         return Err(corrupt("content checksum mismatch"));
     }
@@ -212,11 +275,26 @@ mod tests {
                         .content_checksum(checksums)
                         .content_size(checksums.then_some(data.len() as u64));
                     let f = frame(&data, info);
-                    assert_eq!(try_lz4_frame_decompress(&f).unwrap(), data, "{size:?} {mode:?} checksums {checksums}");
+                    assert_eq!(&*try_lz4_frame_decompress(&f).unwrap(), &data[..], "{size:?} {mode:?} checksums {checksums}");
                 }
             }
         }
-        assert_eq!(try_lz4_frame_decompress(&frame(&[], FrameInfo::new())).unwrap(), Vec::<u8>::new());
+        assert!(try_lz4_frame_decompress(&frame(&[], FrameInfo::new())).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_reused_buffer_holds_only_the_new_frame() {
+        // Each buffer goes back to the thread's spares: the next frames, different and shorter,
+        // must not show what the earlier ones left in it.
+        let big = sample(500_000);
+        let other: Vec<u8> = big.iter().rev().map(|b| b ^ 0x5a).take(300_000).collect();
+        for mode in [BlockMode::Linked, BlockMode::Independent] {
+            let info = || FrameInfo::new().block_mode(mode);
+            drop(try_lz4_frame_decompress(&frame(&big, info())).unwrap());
+            assert_eq!(&*try_lz4_frame_decompress(&frame(&other, info())).unwrap(), &other[..]);
+            assert_eq!(&*try_lz4_frame_decompress(&frame(&other[..1000], info())).unwrap(), &other[..1000]);
+            assert_eq!(&*try_lz4_frame_decompress(&frame(&big, info())).unwrap(), &big[..]);
+        }
     }
 
     #[test]
@@ -250,7 +328,7 @@ mod tests {
         for p in [&usual, &reversed] {
             assert_eq!(frames_in_place(p), Some((&fd[..], &fo[..])));
             let b = try_decode_payload(p).unwrap();
-            assert_eq!((b.dependencies, b.objects), (d.clone(), o.clone()));
+            assert_eq!((&*b.dependencies, &*b.objects), (&d[..], &o[..]));
         }
         // Not the usual shape: legacy arrays of integers, an extra key, a repeated key.
         let legacy = cbor(&Cbor::Map(vec![
@@ -263,7 +341,7 @@ mod tests {
             assert_eq!(frames_in_place(p), None);
         }
         let b = try_decode_payload(&legacy).unwrap();
-        assert_eq!((b.dependencies, b.objects), (d, o));
+        assert_eq!((&*b.dependencies, &*b.objects), (&d[..], &o[..]));
         assert!(try_decode_payload(&twice).is_err());
         assert!(try_decode_payload(&usual[..usual.len() - 1]).is_err());
     }

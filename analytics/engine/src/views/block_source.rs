@@ -223,8 +223,9 @@ pub fn split_for_cores(batch: RecordBatch) -> Vec<RecordBatch> {
 }
 
 /// Rows `view` builds from one payload of `nb_objects` events of a stream with these types, on the
-/// calling thread, with placeholder process, stream and block rows (the decode benchmark: block to Arrow).
-pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8], nb_objects: i32) -> Result<usize> {
+/// calling thread, with placeholder process, stream and block rows (the decode benchmark: block to
+/// Arrow); built `times` times, one batch each, and the rows of all counted.
+pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8], nb_objects: i32, times: usize) -> Result<usize> {
     let payload = bytes::Bytes::copy_from_slice(payload);
     let view = super::all_views().into_iter().find(|v| v.name() == view).with_context(|| format!("no view named {view}"))?;
     let t0 = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
@@ -250,5 +251,9 @@ pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8], nb_obje
         types: Arc::new(types),
         blocks: vec![(block, payload)],
     }];
-    Ok(view.rows_from_blocks(&streams, None, &RowFilter::NONE)?.num_rows())
+    let mut rows = 0;
+    for _ in 0..times {
+        rows += view.rows_from_blocks(&streams, None, &RowFilter::NONE)?.num_rows();
+    }
+    Ok(rows)
 }

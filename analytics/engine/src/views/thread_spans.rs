@@ -202,18 +202,20 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
         (stack_events(sb, part, &mut local, buffer), local)
     };
     let decode = &decode;
+    let single = sb.blocks.len() <= 1;
     std::thread::scope(|scope| {
         // Round k+1 decodes on every core while the call stack runs through round k.
         let blocks: &[(BlockRow, bytes::Bytes)] = &sb.blocks;
         let mut rounds = blocks.chunks(cores * BLOCKS_PER_CORE_ROUND).map(|round| {
             let per = round.len().div_ceil(cores);
-            round.chunks(per).map(|part| scope.spawn(move || decode(part))).collect::<Vec<_>>()
+            // One block has nothing to overlap with: decoded here, without a thread to start.
+            round.chunks(per).map(|part| if single { Err(decode(part)) } else { Ok(scope.spawn(move || decode(part))) }).collect::<Vec<_>>()
         });
         let mut pending = rounds.next();
         while let Some(handles) = pending {
             pending = rounds.next();
             for h in handles {
-                let (events, local) = h.join().expect("span decoding thread panicked");
+                let (events, local) = h.map_or_else(|done| done, |h| h.join().expect("span decoding thread panicked"));
                 let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
                 for ev in &events {
                     let site = remap[ev.site as usize];
