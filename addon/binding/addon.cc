@@ -87,6 +87,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   init_floor(env, exports, addon);
   init_bound(env, exports, addon);
   static const Export list[] = {{"sharedArgs", shared_args_js}};
-  define(env, exports, addon, list, 1);
+  define(env, exports, addon, list, sizeof list / sizeof list[0]);
   return exports;
 }

@@ -103,6 +103,11 @@ impl ChunkedText {
         }
         Self { chunks, len: s.len() }
     }
+
+    #[cfg(test)]
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.chunks.as_flattened()[..self.len]).expect("built from a &str")
+    }
 }
 
 /// A `Utf8` column that can roll back, built from `&str`s only.

@@ -308,7 +308,7 @@ mod tests {
         }
         for i in (0..300).rev() {
             let r = rows.get(id(i)).expect("inserted descriptor");
-            assert_eq!(r.level, i);
+            assert_eq!((r.level, r.msg.as_str()), (i, &*i.to_string()));
         }
         rows.clear();
         assert!(rows.get(id(5)).is_none());

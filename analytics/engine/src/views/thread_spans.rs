@@ -174,6 +174,12 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
     out
 }
 
+/// A part of a round of blocks: decoded already, or decoding on its own thread.
+enum Part<'s, T> {
+    Done(T),
+    Running(std::thread::ScopedJoinHandle<'s, T>),
+}
+
 /// Rebuilds the spans of one stream, in begin order. Blocks are chained in order, so a span that
 /// opens in one block and closes in a later one comes out whole; spans still open after the last
 /// block end at that block's end time. An end event with no open span closes a span that began
@@ -209,13 +215,16 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
         let mut rounds = blocks.chunks(cores * BLOCKS_PER_CORE_ROUND).map(|round| {
             let per = round.len().div_ceil(cores);
             // One block has nothing to overlap with: decoded here, without a thread to start.
-            round.chunks(per).map(|part| if single { Err(decode(part)) } else { Ok(scope.spawn(move || decode(part))) }).collect::<Vec<_>>()
+            round.chunks(per).map(|part| if single { Part::Done(decode(part)) } else { Part::Running(scope.spawn(move || decode(part))) }).collect::<Vec<_>>()
         });
         let mut pending = rounds.next();
         while let Some(handles) = pending {
             pending = rounds.next();
             for h in handles {
-                let (events, local) = h.map_or_else(|done| done, |h| h.join().expect("span decoding thread panicked"));
+                let (events, local) = match h {
+                    Part::Done(decoded) => decoded,
+                    Part::Running(h) => h.join().expect("span decoding thread panicked"),
+                };
                 let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
                 for ev in &events {
                     let site = remap[ev.site as usize];
