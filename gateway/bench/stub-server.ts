@@ -4,7 +4,7 @@
 // no-decode: every request gets 200 without being looked at (the HTTP layers' own cost).
 
 import http from 'node:http';
-import { createHandler, type Reply, type Request } from '../src/routes.js';
+import { createHandler, INGESTION_PATHS, type Reply, type Request } from '../src/routes.js';
 import { listenUws } from '../src/http/uws.js';
 import { Metrics } from '../src/metrics.js';
 import { silentLogger } from '../src/log.js';
@@ -26,7 +26,8 @@ const handle = mode === 'no-decode' ? async () => OK : createHandler({
 });
 
 if (kind === 'uws') {
-  const s = await listenUws({ host: '127.0.0.1', port: Number(portArg), maxBodyBytes: MAX, bodyTimeoutMs: 60000, handle });
+  const s = await listenUws({ host: '127.0.0.1', port: Number(portArg), maxBodyBytes: MAX, bodyTimeoutMs: 60000, handle,
+    postPaths: INGESTION_PATHS, readAuthorization: false }); // as the gateway runs with auth off
   process.stdout.write(`ready ${s.port}\n`);
 } else {
   const server = http.createServer((req, res) => {

@@ -1,7 +1,7 @@
 // Wires storage, packer, auth and routes into one gateway instance for one thread.
 
 import type { GatewayConfig } from './config.js';
-import { createHandler, record, routeOf, type Reply, type Request } from './routes.js';
+import { createHandler, INGESTION_PATHS, record, routeOf, type Reply, type Request } from './routes.js';
 import { listenUws, type UwsServer } from './http/uws.js';
 import { BlockPacker } from './pack/block-packer.js';
 import { Metadata } from './store/metadata.js';
@@ -89,6 +89,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         maxBodyBytes: config.maxBodyBytes,
         bodyTimeoutMs: config.bodyTimeoutMs,
         handle,
+        postPaths: INGESTION_PATHS,
+        readAuthorization: auth !== null,
         onLocalReply: (path, status, bytes) => record(metrics, routeOf(path), status, bytes, process.hrtime.bigint()),
       });
       log.info('listening', { host: config.host, port: server.port, storage: embedded ? 'embedded' : 'postgresql' });

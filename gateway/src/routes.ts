@@ -30,6 +30,9 @@ const EXACT = new Map<string, Route>([
   ['/ingestion/insert_block', 'insert_block'], ['/ingestion/insert_stream', 'insert_stream'], ['/ingestion/insert_process', 'insert_process'],
 ]);
 
+/** The upstream ingestion paths: the HTTP adapter serves them as exact POST routes. */
+export const INGESTION_PATHS: readonly string[] = [...EXACT.keys()];
+
 /** Upstream paths, plus the Unreal plugin's `{BaseUrl}insert_*` and a doubled slash. */
 export function routeOf(path: string): Route {
   const exact = EXACT.get(path);
@@ -94,7 +97,8 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
       who = await d.auth.check(req.authorization);
     } catch (e) {
       if (e instanceof AuthUnavailable) return { status: 503, body: 'auth provider unavailable', headers: retryAfter() };
-      throw e;
+      d.log.error('unexpected error', { route: 'auth', error: oneLine(e) });
+      return { status: 500, body: 'internal error' };
     }
     return who ? null : { status: 401, body: 'invalid token' };
   }
@@ -106,29 +110,32 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
     return refused ?? (await d.extra(req)) ?? notFound;
   }
 
-  async function ingest(route: Route, req: Request): Promise<Reply> {
-    if (req.method !== 'POST') return { status: 405, body: 'method not allowed: use POST' };
-    const refused = d.auth ? await authorize(req) : null; // no await (microtask hop) when auth is off
-    if (refused) return refused;
+  /** An ingestion route, metrics recorded. One async frame: a block costs one promise here. */
+  async function ingest(route: Route, req: Request, t0: bigint): Promise<Reply> {
+    let reply: Reply = { status: 200 };
+    let refused: Reply | null = null;
     try {
-      if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
+      if (req.method !== 'POST') reply = { status: 405, body: 'method not allowed: use POST' };
+      else if (d.auth && (refused = await authorize(req))) reply = refused; // no await (microtask hop) when auth is off
+      else if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
       else if (route === 'insert_stream') await d.metadata.insertStream(parseStream(req.body));
       else {
         await d.packer.add(parseBlock(req.body));
         d.metrics.blocks.incKey('');
       }
-      return { status: 200 };
     } catch (e) {
-      if (e instanceof BadRequest) return { status: 400, body: e.message };
-      if (e instanceof Overloaded) return { status: 503, body: 'overloaded: write queue full', headers: retryAfter() };
-      d.log.error('storage write failed', { route, error: oneLine(e) });
-      return { status: 503, body: 'storage unavailable', headers: retryAfter() };
+      if (e instanceof BadRequest) reply = { status: 400, body: e.message };
+      else if (e instanceof Overloaded) reply = { status: 503, body: 'overloaded: write queue full', headers: retryAfter() };
+      else {
+        d.log.error('storage write failed', { route, error: oneLine(e) });
+        reply = { status: 503, body: 'storage unavailable', headers: retryAfter() };
+      }
     }
+    record(d.metrics, route, reply.status, req.body.length, t0);
+    return reply;
   }
 
-  return async function handle(req: Request): Promise<Reply> {
-    const t0 = process.hrtime.bigint();
-    const route = routeOf(req.path);
+  async function serve(route: Route, req: Request, t0: bigint): Promise<Reply> {
     let reply: Reply;
     try {
       if (route === 'health') reply = { status: 200, body: 'ok' };
@@ -138,16 +145,23 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
         reply = { status: 200, body, headers: { 'Content-Type': 'text/plain; version=0.0.4' } };
       }
       else if (route === 'other') reply = await other(req);
-      else if (d.ingestion === false) reply = { status: 404, body: 'ingestion is not served here' };
-      else reply = await ingest(route, req);
+      else reply = { status: 404, body: 'ingestion is not served here' };
     } catch (e) {
       d.log.error('unexpected error', { route, error: oneLine(e) });
       reply = { status: 500, body: 'internal error' };
     }
     record(d.metrics, route, reply.status, req.body.length, t0);
     return reply;
+  }
+
+  return function handle(req: Request): Promise<Reply> {
+    const t0 = process.hrtime.bigint();
+    const route = routeOf(req.path);
+    return d.ingestion !== false && INGESTION_ROUTES.has(route) ? ingest(route, req, t0) : serve(route, req, t0);
   };
 }
+
+const INGESTION_ROUTES = new Set<Route>(EXACT.values());
 
 // Rendered label keys per route and per (route, status): no string is built per request.
 const routeKeys = new Map<Route, { route: string; status: string[] }>();

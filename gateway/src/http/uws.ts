@@ -17,6 +17,13 @@ export interface UwsOptions {
   /** A body not complete within this time gets 408 (slow-client guard). */
   bodyTimeoutMs: number;
   handle: (req: Request) => Promise<Reply>;
+  /**
+   * Exact paths registered as POST routes (ingestion): their requests skip reading the method,
+   * the URL and the Accept header. Other methods on them reach `handle` like any request.
+   */
+  postPaths?: readonly string[];
+  /** false when auth is off: the Authorization header is not read. */
+  readAuthorization?: boolean;
   /** Called for replies produced here (413, 408) so they are counted too. */
   onLocalReply?: (path: string, status: number, bytes: number) => void;
 }
@@ -209,15 +216,14 @@ class Server {
   }
 
   route(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    this.start(res, req, upperMethod(req.getMethod()), req.getUrl(), req.getHeader(H_ACCEPT) || undefined);
+  }
+
+  /** Every request, once its method, path and Accept header are known. */
+  start(res: uWS.HttpResponse, req: uWS.HttpRequest, method: string, path: string, accept: string | undefined): void {
     const o = this.o;
-    const ex = new Exchange(
-      this,
-      res,
-      upperMethod(req.getMethod()),
-      req.getUrl(),
-      req.getHeader(H_AUTHORIZATION) || undefined,
-      req.getHeader(H_ACCEPT) || undefined,
-    );
+    const authorization = o.readAuthorization === false ? undefined : req.getHeader(H_AUTHORIZATION) || undefined;
+    const ex = new Exchange(this, res, method, path, authorization, accept);
     const declared = req.getHeader(H_CONTENT_LENGTH);
     this.inflight++;
     res.onAborted(() => ex.finish());
@@ -243,6 +249,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
   const app = uWS.App();
   const sweep = setInterval(() => server.sweep(), Math.max(10, Math.min(1000, o.bodyTimeoutMs / 4)));
   sweep.unref();
+  for (const path of o.postPaths ?? []) app.post(path, (res, req) => server.start(res, req, 'POST', path, undefined));
   app.any('/*', (res, req) => server.route(res, req));
 
   return new Promise((resolve, reject) => {
