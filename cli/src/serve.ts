@@ -107,8 +107,23 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
     url,
     async close() {
       await loop?.stop();
-      await socket?.stop();  // before the database it serves closes
-      await gateway.close();
+      // In-flight queries finish first (the gateway drains them), then the partitions they
+      // started writing; the loopback socket stops last, before the database it serves closes.
+      await gateway.close(async () => {
+        if (engine) await settleWithin(engine.idle(), config.shutdownGraceMs, () => log.error('partition writes still running at shutdown', { graceMs: config.shutdownGraceMs }));
+        await socket?.stop();
+      });
     },
   };
+}
+
+/** Waits for `p`, at most `ms`; `late` runs when the wait gave up. */
+async function settleWithin(p: Promise<unknown>, ms: number, late: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)));
+  try {
+    if (await Promise.race([p.then(() => false, () => false), expired])) late(); // a failed write is logged where it fails
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@micromegas/gateway';
 import { ARROW_STREAM } from '@micromegas/analytics';
 import { tableFromIPC } from 'apache-arrow';
+import { PGlite } from '@electric-sql/pglite';
 import { serve, type Server } from '../src/serve.js';
 import { SIMULATOR, query } from '../src/demo.js';
 
@@ -96,5 +97,32 @@ test('query timeout answers 504 and the memory limit 507, then the server answer
     assert.deepEqual(await (await ask('SELECT 1 AS one')).json(), [{ one: 1 }]);
   } finally {
     await limited.close();
+  }
+});
+
+test('close() lets the partitions a query started writing finish before the database closes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mm-close-'));
+  const own = await serve(['--listen', '127.0.0.1:0', '--data-dir', dir], silentLogger);
+  let serving = true;
+  let db: PGlite | undefined;
+  try {
+    await run(SIMULATOR, ['--url', own.url, '--seconds', '1', '--fps', '30']);
+    const [p] = await query(own.url, 'SELECT process_id FROM processes');
+    // Cold: answered from the blocks; the partition is written after the answer, in the background.
+    const [cold] = await query(own.url, `SELECT count(*) AS n FROM view_instance('log_entries', '${p.process_id}')`, range());
+    assert.ok(Number(cold.n) > 0);
+    await own.close();
+    serving = false;
+    db = await PGlite.create(join(dir, 'pglite'));
+    const { rows } = await db.query<{ n: number; total: number }>(
+      "SELECT count(*)::int AS n, coalesce(sum(num_rows), 0)::int AS total FROM lakehouse_partitions WHERE view_set_name = 'log_entries' AND view_instance_id = $1",
+      [p.process_id],
+    );
+    assert.ok(rows[0].n > 0, 'the partition the cold query started is recorded');
+    assert.equal(rows[0].total, Number(cold.n), 'and it holds every row the query counted');
+  } finally {
+    if (serving) await own.close();
+    await db?.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,7 +1,7 @@
 // Wires storage, packer, auth and routes into one gateway instance for one thread.
 
 import type { GatewayConfig } from './config.js';
-import { createHandler, INGESTION_PATHS, record, routeOf, type Reply, type Request } from './routes.js';
+import { createHandler, INGESTION_PATHS, oneLine, record, routeOf, type Reply, type Request } from './routes.js';
 import { listenUws, type UwsServer } from './http/uws.js';
 import { BlockPacker } from './pack/block-packer.js';
 import { Metadata } from './store/metadata.js';
@@ -15,8 +15,11 @@ import { openDatabase, openObjectStore } from './storage.js';
 export interface Gateway {
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
-  /** Drains: stop accepting, finish in-flight requests, flush packs, close storage. */
-  close(): Promise<void>;
+  /**
+   * Drains: stop accepting, finish in-flight requests, flush packs, run `beforeStorageCloses`
+   * (what else still uses the database: the all-in-one server's engine), close storage.
+   */
+  close(beforeStorageCloses?: () => Promise<void>): Promise<void>;
   handle(req: Request): Promise<Reply>;
   readonly metadata: Metadata;
   readonly objects: ObjectStore;
@@ -96,12 +99,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       log.info('listening', { host: config.host, port: server.port, storage: embedded ? 'embedded' : 'postgresql' });
       return server.port;
     },
-    async close() {
+    async close(beforeStorageCloses) {
       draining = true;
       const t0 = Date.now();
       if (config.shutdownDelayMs) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await server?.close(config.shutdownGraceMs);
       await packer.drain();
+      await beforeStorageCloses?.().catch((e) => log.error('shutdown step failed', { error: oneLine(e) }));
       await db.close().catch(() => {});
       await objects.close();
       const late = (server?.inflight() ?? 0) > 0;
