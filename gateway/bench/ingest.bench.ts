@@ -6,7 +6,7 @@
 //     read from /proc, so rates are also given per server CPU-second (robust when other jobs
 //     share the machine), and both CPU shares are printed: a server below 1 core with wrk
 //     near 1 core means the load generator, not the server, set the rate. Each pair runs
-//     BENCH_REPEAT times (default 2) interleaved, ours then peer; the table has the mean,
+//     BENCH_REPEAT times (default 4) interleaved, ours then peer; the table has the mean,
 //     the notes every run's ratio. At 1 KiB both servers also run with no decode at all
 //     (every request answered 200 unread): the HTTP layers' own ratio, the ceiling of the
 //     same-decode ratio.
@@ -26,7 +26,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..', '..');
 const gatewayBin = join(repoRoot, 'gateway', 'dist', 'src', 'main.js');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2));
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT ?? 4));
 /** `http`: only the HTTP-layer cases (their rows replace the same cases in gateway.json). */
 const ONLY = process.env.BENCH_ONLY ?? '';
 const pinned = cpus().length >= 2;
