@@ -63,11 +63,11 @@ impl CallSites {
     }
 
     /// A dictionary column whose keys are site indices.
-    fn column(&self, keys: &Int32Array, field: impl Fn(&CallSite) -> &str) -> Result<ArrayRef> {
+    fn column(&self, keys: &Int32Array, field: impl Fn(&CallSite) -> &str) -> ArrayRef {
         let values = StringArray::from_iter_values(self.sites.iter().map(field));
         // SAFETY: every key is a span's `site`, an index `intern` returned into `sites` (no nulls);
         // `try_new` would check each of them again, for each of the three site columns.
-        Ok(Arc::new(unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys.clone(), Arc::new(values)) }))
+        Arc::new(unsafe { DictionaryArray::<Int32Type>::new_unchecked(keys.clone(), Arc::new(values)) })
     }
 }
 
@@ -377,9 +377,9 @@ impl ThreadSpansView {
                     4 => Arc::new(time(|s| s.begin)),
                     5 => Arc::new(time(|s| s.end)),
                     6 => Arc::new(int(|s| s.end - s.begin)),
-                    7 => sites.column(&keys, |c| &c.name)?,
-                    8 => sites.column(&keys, |c| &c.target)?,
-                    9 => sites.column(&keys, |c| &c.filename)?,
+                    7 => sites.column(&keys, |c| &c.name),
+                    8 => sites.column(&keys, |c| &c.target),
+                    9 => sites.column(&keys, |c| &c.filename),
                     10 => Arc::new(per_site(&|c| c.line)),
                     _ => bail!("thread_spans has no column {i}"),
                 })
