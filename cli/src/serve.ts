@@ -106,11 +106,13 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
   return {
     url,
     async close() {
+      // One shutdown budget for the whole drain: what the gateway leaves of it goes to the partitions.
+      const deadline = Date.now() + config.shutdownDelayMs + config.shutdownGraceMs;
       await loop?.stop();
       // In-flight queries finish first (the gateway drains them), then the partitions they
       // started writing; the loopback socket stops last, before the database it serves closes.
       await gateway.close(async () => {
-        if (engine) await settleWithin(engine.idle(), config.shutdownGraceMs, () => log.error('partition writes still running at shutdown', { graceMs: config.shutdownGraceMs }));
+        if (engine) await settleWithin(engine.idle(), Math.max(0, deadline - Date.now()), () => log.error('partition writes still running at shutdown', { graceMs: config.shutdownGraceMs }));
         await socket?.stop();
       });
     },
