@@ -296,7 +296,7 @@ int rides_out_an_outage_within_the_retry_window() {
   // send (with the server still down, whether the report was already queued decided its result).
   down_for_good = false;
   usleep(1200 * 1000);  // one more report period so the drop metrics are recorded
-  CHECK(mm_shutdown(5000) == 0);
+  CHECK(mm_shutdown(1000) == 0);
   Capture after = Capture::from_requests(server.received());
   uint64_t reported = 0;
   for (auto& e : after.with_tag("metrics").at(0)->events)
