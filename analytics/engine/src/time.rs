@@ -35,6 +35,9 @@ pub fn to_ns(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// The largest f64 below 2^63: every f64 within ± this converts to an i64.
+const I64_RANGE_F64: f64 = 9_223_372_036_854_774_784.0;
+
 /// Converts a process's absolute event ticks to UTC nanoseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct TickConverter {
@@ -72,7 +75,11 @@ impl TickConverter {
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
         let ns = delta as f64 * self.ns_per_tick;
         // Rounds half away from zero like `f64::round`, without its libm call (once per event).
-        self.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
+        // Clamped to what an i64 holds, the plain conversion needs none of `as`'s fix-ups.
+        let rounded = (ns + 0.5f64.copysign(ns)).clamp(-I64_RANGE_F64, I64_RANGE_F64);
+        // SAFETY: `ns_per_tick` is finite (the frequency is positive and finite), so `rounded` is
+        // not NaN, and the clamp keeps it inside the i64 range.
+        self.start_ns.saturating_add(unsafe { rounded.to_int_unchecked::<i64>() })
     }
 
     /// A tick count as seconds (integer metrics whose unit is `ticks`).

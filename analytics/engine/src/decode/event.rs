@@ -278,6 +278,10 @@ impl<T> TypeMemo<T> {
     #[inline(always)]
     pub fn get(&mut self, e: &EventRef, make: impl FnOnce(&EventRef) -> T) -> &T {
         let key = e.udt as *const Udt as usize;
+        // Most streams log with one event type: it is found without a loop.
+        if self.types.first().is_some_and(|(k, _)| *k == key) {
+            return &self.types[0].1;
+        }
         let i = match self.types.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => self.insert(key, make(e)),

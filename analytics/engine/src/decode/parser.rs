@@ -215,15 +215,19 @@ pub fn id_slot(id: u64) -> usize {
     (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
 }
 
-/// Dependency ids of this block already found in its map, by [`id_slot`].
+/// Dependency ids of this block already found in its map, by [`id_slot`]. An empty slot holds an
+/// id that does not map to it, so it never matches: one compare per lookup, no occupancy bits.
 struct SeenIds {
     ids: [u64; 64],
-    filled: u64,
 }
 
 impl Default for SeenIds {
     fn default() -> Self {
-        Self { ids: [0; 64], filled: 0 }
+        // 0 maps to slot 0 and 1 to another slot.
+        let mut ids = [0; 64];
+        ids[0] = 1;
+        debug_assert!(id_slot(1) != 0);
+        Self { ids }
     }
 }
 
@@ -231,13 +235,12 @@ impl SeenIds {
     #[inline(always)]
     fn check(&mut self, deps: &DependencyMap, id: u64) -> bool {
         let slot = id_slot(id);
-        if self.filled >> slot & 1 == 1 && self.ids[slot] == id {
+        if self.ids[slot] == id {
             return true;
         }
         let found = deps.contains_key(&id);
         if found {
             self.ids[slot] = id;
-            self.filled |= 1 << slot;
         }
         found
     }
@@ -261,9 +264,13 @@ pub fn try_for_each_object<'a>(
     // Inlined down to the view's code: a call per event cost more than the event (measured).
     try_for_each_record(buf, table, "objects", #[inline(always)] |index, udt, body| {
         let body = if udt.size > 0 {
-            let pod = PodRef { table, udt, window: body, deps };
             if let CheckPlan::Ids(ids) = &udt.check {
-                let resolved = ids.iter().all(|&o| seen.check(deps, u64::from_le_bytes(body[o..o + 8].try_into().unwrap())));
+                let id_at = |o: usize| u64::from_le_bytes(body[o..o + 8].try_into().unwrap());
+                // Most event types hold one reference (their call-site descriptor).
+                let resolved = match ids.as_slice() {
+                    [o] => seen.check(deps, id_at(*o)),
+                    _ => ids.iter().all(|&o| seen.check(deps, id_at(o))),
+                };
                 if resolved {
                     let event = match &mut pod_event {
                         Some(event) => {
@@ -274,12 +281,13 @@ pub fn try_for_each_object<'a>(
                             }
                             event
                         }
-                        None => pod_event.insert(EventRef { udt, body: EventBody::Pod(pod) }),
+                        None => pod_event.insert(EventRef { udt, body: EventBody::Pod(PodRef { table, udt, window: body, deps }) }),
                     };
                     return f(index, event);
                 }
             }
             // The walk: for types that need it, and to name what is wrong with this instance.
+            let pod = PodRef { table, udt, window: body, deps };
             match pod.try_check(0)? {
                 None => EventBody::Pod(pod),
                 Some(handle) => EventBody::Custom(Custom::default().with("value", handle)),
@@ -370,4 +378,17 @@ fn read_custom_object<'a>(
         _ => return Ok(None),
     }
     Ok(Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{id_slot, SeenIds};
+
+    #[test]
+    fn an_empty_seen_slot_matches_no_id() {
+        let seen = SeenIds::default();
+        for (slot, &id) in seen.ids.iter().enumerate() {
+            assert_ne!(id_slot(id), slot, "slot {slot} starts with an id that maps to it");
+        }
+    }
 }

@@ -6,57 +6,64 @@
 use anyhow::{bail, Result};
 
 /// A cursor over untrusted bytes. Only `try_*` reads exist: payloads are never trusted.
+/// It keeps the unread rest as a slice: one length compare per read, no separate bounds checks.
 pub struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
+    len: usize,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self { rest: buf, len: buf.len() }
     }
 
     pub fn position(&self) -> usize {
-        self.pos
+        self.len - self.rest.len()
     }
 
     pub fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.rest.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
+        self.rest.is_empty()
     }
 
     /// Takes `n` bytes; `what` names the field for the error message.
     #[inline]
     pub fn try_take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if n > self.remaining() {
+        let Some((s, rest)) = self.rest.split_at_checked(n) else {
             bail!(
                 "truncated buffer: {what} at offset {} runs past the end: need {n} bytes, have {}",
-                self.pos,
+                self.position(),
                 self.remaining()
             );
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
+        };
+        self.rest = rest;
         Ok(s)
     }
 
     /// Like [`Reader::try_take`], naming the field only when the read fails (hot path).
     #[inline]
     pub fn try_take_with(&mut self, n: usize, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return self.try_take(n, &what());
+        match self.rest.split_at_checked(n) {
+            Some((s, rest)) => {
+                self.rest = rest;
+                Ok(s)
+            }
+            None => self.try_take(n, &what()),
         }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
     }
 
     #[inline]
     pub fn try_u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.try_take(1, what)?[0])
+        match self.rest.split_first() {
+            Some((&b, rest)) => {
+                self.rest = rest;
+                Ok(b)
+            }
+            None => Ok(self.try_take(1, what)?[0]),
+        }
     }
 
     #[inline]
@@ -77,9 +84,7 @@ impl<'a> Reader<'a> {
 
     /// The rest of the buffer.
     pub fn rest(&mut self) -> &'a [u8] {
-        let s = &self.buf[self.pos..];
-        self.pos = self.buf.len();
-        s
+        std::mem::take(&mut self.rest)
     }
 }
 

@@ -97,7 +97,8 @@ pub struct ChunkedText {
 
 impl ChunkedText {
     pub fn new(s: &str) -> Self {
-        let mut chunks = vec![[0u8; 16]; s.len().div_ceil(16)].into_boxed_slice();
+        // At least one chunk, so an append always starts with one fixed move.
+        let mut chunks = vec![[0u8; 16]; s.len().div_ceil(16).max(1)].into_boxed_slice();
         for (chunk, part) in chunks.iter_mut().zip(s.as_bytes().chunks(16)) {
             chunk[..part.len()].copy_from_slice(part);
         }
@@ -132,13 +133,18 @@ impl TextColumn {
     #[inline(always)]
     pub fn push_chunked(&mut self, t: &ChunkedText) {
         let at = self.bytes.len();
-        self.bytes.reserve(t.chunks.len() * 16);
+        let room = t.chunks.len() * 16;
+        if self.bytes.capacity() - at < room {
+            self.bytes.reserve(room);
+        }
         // SAFETY: the reserve makes room for every chunk; the length then covers the text's own
         // bytes only, all written just now (the padding past them stays spare capacity).
         unsafe {
             let dst = self.bytes.as_mut_ptr().add(at).cast::<[u8; 16]>();
-            for (i, chunk) in t.chunks.iter().enumerate() {
-                dst.add(i).write_unaligned(*chunk);
+            // Most messages fit one chunk: one move, and a loop only for longer ones.
+            dst.write_unaligned(t.chunks[0]);
+            for i in 1..t.chunks.len() {
+                dst.add(i).write_unaligned(t.chunks[i]);
             }
             self.bytes.set_len(at + t.len);
         }
@@ -171,15 +177,15 @@ pub trait ViewColumns: Default {
 }
 
 /// Rows of a view with one row per event, being built: the source columns, `time`, the view's own
-/// columns, `properties` and `process_properties`. They roll back together when a block turns out
-/// corrupt midway, so each block is walked once.
+/// columns, `properties` and `process_properties` (kept with the source columns: it is the same
+/// for every row of a block). They roll back together when a block turns out corrupt midway, so
+/// each block is walked once.
 #[derive(Default)]
 pub struct EventRows<V> {
     pub source: SourceColumns,
     pub time: Vec<i64>,
     pub view: V,
     pub properties: DictBuilder,
-    pub process_properties: DictBuilder,
 }
 
 impl<V: ViewColumns> super::block_source::Rollback for EventRows<V> {
@@ -192,7 +198,6 @@ impl<V: ViewColumns> super::block_source::Rollback for EventRows<V> {
         self.time.truncate(len);
         self.view.truncate(len);
         self.properties.truncate(len);
-        self.process_properties.truncate(len);
     }
 }
 
@@ -204,16 +209,15 @@ impl<V: ViewColumns> EventRows<V> {
         self.time.reserve(n);
         self.view.reserve(n);
         self.properties.reserve(n);
-        self.process_properties.reserve(n);
     }
 
     pub fn finish(mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> anyhow::Result<datafusion::arrow::record_batch::RecordBatch> {
         use std::sync::Arc;
-        let mut columns = self.source.finish();
+        let (mut columns, process_properties) = self.source.finish();
         columns.push(Arc::new(ts_array(self.time)));
         columns.extend(self.view.finish());
         columns.push(Arc::new(self.properties.finish()));
-        columns.push(Arc::new(self.process_properties.finish()));
+        columns.push(process_properties);
         Ok(datafusion::arrow::record_batch::RecordBatch::try_new(schema, columns)?)
     }
 }
@@ -332,8 +336,9 @@ pub fn source_fields() -> [Field; 7] {
     [dict("process_id"), dict("stream_id"), dict("block_id"), ts("insert_time"), dict("exe"), dict("username"), dict("computer")]
 }
 
-/// Builders for [`source_fields`]. Their values are the same for every row of a block, so rows
-/// are counted per block and each column is filled run by run when the batch is finished.
+/// Builders for [`source_fields`] and `process_properties`. Their values are the same for every
+/// row of a block, so rows are counted per block and each column is filled run by run when the
+/// batch is finished.
 pub struct SourceColumns {
     process_id: DictBuilder,
     stream_id: DictBuilder,
@@ -341,11 +346,14 @@ pub struct SourceColumns {
     exe: DictBuilder,
     username: DictBuilder,
     computer: DictBuilder,
+    process_properties: DictBuilder,
     /// One entry per run of rows from one block: the block (by address: blocks stay put while rows
     /// are built), its keys, its insert time and how many rows it gave.
-    runs: Vec<(*const crate::metadata::BlockRow, [i32; 6], i64, usize)>,
-    rows: usize,
+    runs: Vec<(*const crate::metadata::BlockRow, [i32; SOURCE_DICTS], i64, usize)>,
 }
+
+/// The dictionary columns of [`SourceColumns`].
+const SOURCE_DICTS: usize = 7;
 
 impl Default for SourceColumns {
     fn default() -> Self {
@@ -356,15 +364,24 @@ impl Default for SourceColumns {
 impl SourceColumns {
     pub fn new() -> Self {
         let d = DictBuilder::new;
-        Self { process_id: d(), stream_id: d(), block_id: d(), exe: d(), username: d(), computer: d(), runs: Vec::new(), rows: 0 }
+        Self {
+            process_id: d(), stream_id: d(), block_id: d(), exe: d(), username: d(), computer: d(), process_properties: d(),
+            runs: Vec::new(),
+        }
+    }
+
+    /// Rows appended so far (counted per run: the per-row path only bumps its run).
+    fn rows(&self) -> usize {
+        self.runs.iter().map(|r| r.3).sum()
     }
 
     pub fn truncate(&mut self, len: usize) {
-        while self.rows > len {
+        let mut rows = self.rows();
+        while rows > len {
             let last = self.runs.last_mut().expect("rows come from runs");
-            let cut = (self.rows - len).min(last.3);
+            let cut = (rows - len).min(last.3);
             last.3 -= cut;
-            self.rows -= cut;
+            rows -= cut;
             if last.3 == 0 {
                 self.runs.pop();
             }
@@ -373,7 +390,6 @@ impl SourceColumns {
 
     #[inline]
     pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
-        self.rows += 1;
         match self.runs.last_mut() {
             Some((at, _, _, rows)) if std::ptr::eq(*at, block) => *rows += 1,
             _ => self.start_run(p, block),
@@ -388,13 +404,15 @@ impl SourceColumns {
             self.exe.intern(&p.exe),
             self.username.intern(&p.username),
             self.computer.intern(&p.computer),
+            self.process_properties.intern(&p.properties),
         ];
         self.runs.push((block, keys, crate::time::to_ns(block.insert_time), 1));
     }
 
-    pub fn finish(mut self) -> Vec<datafusion::arrow::array::ArrayRef> {
+    /// The [`source_fields`] columns, and `process_properties`.
+    pub fn finish(mut self) -> (Vec<datafusion::arrow::array::ArrayRef>, datafusion::arrow::array::ArrayRef) {
         use std::sync::Arc;
-        let rows = self.rows;
+        let rows = self.rows();
         let mut insert_time: Vec<i64> = Vec::with_capacity(rows);
         for (_, _, ns, n) in &self.runs {
             insert_time.extend(std::iter::repeat_n(*ns, *n));
@@ -402,8 +420,8 @@ impl SourceColumns {
         // A column whose keys equal an earlier column's in every run shares its key buffer: with
         // one process, or one block, most of them are the same keys (each dictionary numbers its
         // values in order of appearance).
-        let mut keys: Vec<Int32Array> = Vec::with_capacity(6);
-        for j in 0..6 {
+        let mut keys: Vec<Int32Array> = Vec::with_capacity(SOURCE_DICTS);
+        for j in 0..SOURCE_DICTS {
             let column = match (0..j).find(|&i| self.runs.iter().all(|r| r.1[i] == r.1[j])) {
                 Some(i) => keys[i].clone(),
                 None => {
@@ -416,11 +434,15 @@ impl SourceColumns {
             };
             keys.push(column);
         }
-        let dicts = [&mut self.process_id, &mut self.stream_id, &mut self.block_id, &mut self.exe, &mut self.username, &mut self.computer];
+        let dicts = [
+            &mut self.process_id, &mut self.stream_id, &mut self.block_id, &mut self.exe, &mut self.username, &mut self.computer,
+            &mut self.process_properties,
+        ];
         let mut columns: Vec<datafusion::arrow::array::ArrayRef> =
             dicts.into_iter().zip(keys).map(|(d, k)| Arc::new(d.finish_with(k)) as datafusion::arrow::array::ArrayRef).collect();
+        let process_properties = columns.pop().expect("seven dictionaries");
         columns.insert(3, Arc::new(ts_array(insert_time)));
-        columns
+        (columns, process_properties)
     }
 }
 

@@ -214,7 +214,6 @@ impl View for LogEntriesView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            let process_properties = rows.process_properties.intern(&p.properties);
             decode_blocks_into(sb, &sb.blocks, &mut rows, #[inline(always)] |block, index, e, rows| {
                 if index == 0 {
                     props_json.clear();
@@ -239,7 +238,6 @@ impl View for LogEntriesView {
                     rows.view.level.push(row.level);
                     rows.view.msg.push_chunked(&row.msg);
                     rows.properties.append_key(no_properties);
-                    rows.process_properties.append_key(process_properties);
                     return;
                 }
                 let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
@@ -256,7 +254,6 @@ impl View for LogEntriesView {
                 rows.view.level.push(lvl);
                 rows.view.msg.push(&text);
                 rows.properties.append_value(props_json.get(props));
-                rows.process_properties.append_key(process_properties);
             });
         }
         rows.finish(self.schema())

@@ -171,7 +171,6 @@ impl View for MeasuresView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            let process_properties = rows.process_properties.intern(&p.properties);
             decode_blocks_into(sb, &sb.blocks, &mut rows, #[inline(always)] |block, index, e, rows| {
                 if index == 0 {
                     props_json.clear();
@@ -196,7 +195,6 @@ impl View for MeasuresView {
                 rows.view.unit.append_value(m.unit);
                 rows.view.value.push(m.value);
                 rows.properties.append_value(props_json.get(m.properties));
-                rows.process_properties.append_key(process_properties);
             });
         }
         rows.finish(self.schema())
