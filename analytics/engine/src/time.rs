@@ -75,11 +75,16 @@ impl TickConverter {
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
         let ns = delta as f64 * self.ns_per_tick;
         // Rounds half away from zero like `f64::round`, without its libm call (once per event).
-        // Clamped to what an i64 holds, the plain conversion needs none of `as`'s fix-ups.
-        let rounded = (ns + 0.5f64.copysign(ns)).clamp(-I64_RANGE_F64, I64_RANGE_F64);
-        // SAFETY: `ns_per_tick` is finite (the frequency is positive and finite), so `rounded` is
-        // not NaN, and the clamp keeps it inside the i64 range.
-        self.start_ns.saturating_add(unsafe { rounded.to_int_unchecked::<i64>() })
+        let rounded = ns + 0.5f64.copysign(ns);
+        // Inside the i64 range (every real timestamp), the plain conversion needs none of `as`'s
+        // NaN and overflow fix-ups; outside it, `as` saturates.
+        let ns = if rounded.abs() <= I64_RANGE_F64 {
+            // SAFETY: not NaN (the compare is false for NaN) and within the i64 range.
+            unsafe { rounded.to_int_unchecked::<i64>() }
+        } else {
+            rounded as i64
+        };
+        self.start_ns.saturating_add(ns)
     }
 
     /// A tick count as seconds (integer metrics whose unit is `ticks`).
