@@ -35,9 +35,6 @@ pub fn to_ns(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// The largest f64 below 2^63: every f64 within ± this converts to an i64.
-const I64_RANGE_F64: f64 = 9_223_372_036_854_774_784.0;
-
 /// Converts a process's absolute event ticks to UTC nanoseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct TickConverter {
@@ -75,16 +72,7 @@ impl TickConverter {
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
         let ns = delta as f64 * self.ns_per_tick;
         // Rounds half away from zero like `f64::round`, without its libm call (once per event).
-        let rounded = ns + 0.5f64.copysign(ns);
-        // Inside the i64 range (every real timestamp), the plain conversion needs none of `as`'s
-        // NaN and overflow fix-ups; outside it, `as` saturates.
-        let ns = if rounded.abs() <= I64_RANGE_F64 {
-            // SAFETY: not NaN (the compare is false for NaN) and within the i64 range.
-            unsafe { rounded.to_int_unchecked::<i64>() }
-        } else {
-            rounded as i64
-        };
-        self.start_ns.saturating_add(ns)
+        self.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
     }
 
     /// A tick count as seconds (integer metrics whose unit is `ticks`).
