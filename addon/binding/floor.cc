@@ -62,6 +62,20 @@ napi_value floor_string(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The floor plus one read of the tick counter (mm_now_ticks, what every record call takes):
+// the cheapest call that can record an event. On some hosts the counter alone costs as much as
+// the call (measured 19.6 ns on a 2026 Xeon KVM guest, against ~2 ns on bare metal).
+napi_value floor_clock(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  double v;
+  napi_get_value_double(env, argv[0], &v);
+  static volatile int64_t sink;
+  sink = mm_now_ticks();
+  return nullptr;
+}
+
 napi_value make_external(napi_env env, napi_callback_info) {
   static int target;
   napi_value r;
@@ -74,7 +88,7 @@ napi_value make_external(napi_env env, napi_callback_info) {
 void init_floor(napi_env env, napi_value exports, Addon* addon) {
   static const Export list[] = {
       {"floor", floor_f64}, {"floorU32", floor_u32}, {"floorExternal", floor_external},
-      {"floor2", floor2}, {"makeExternal", make_external},
+      {"floor2", floor2}, {"floorClock", floor_clock}, {"makeExternal", make_external},
       {"floorStringUtf8", floor_string<0>}, {"floorStringLatin1", floor_string<1>},
       {"floorStringUtf16", floor_string<2>}, {"floorStringLength", floor_string<3>}};
   define(env, exports, addon, list, sizeof list / sizeof list[0]);

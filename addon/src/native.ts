@@ -50,6 +50,8 @@ export interface Binding {
   floor(x: number): void;
   /** Empty raw Node-API function taking (uint32 id, double): the floor of a metric record. */
   floor2(id: number, x: number): void;
+  /** The floor plus one read of the tick counter: the cheapest call that can record an event. */
+  floorClock(x: number): void;
   /** Empty calls reading a uint32 or an external: the id-passing comparison. */
   floorU32(id: number): void;
   floorExternal(p: unknown): void;
