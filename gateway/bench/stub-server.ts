@@ -1,9 +1,12 @@
 // A server with the gateway's decode and storage stubbed in-process, on uWS (our adapter)
 // or on node:http (the peer). Both call the same handler, so only the HTTP layer differs.
-// Usage: node stub-server.js <uws|node> <port> [no-decode]
+// Usage: node stub-server.js <uws|node> <port> [no-decode|bare]
 // no-decode: every request gets 200 without being looked at (the HTTP layers' own cost).
+// bare (uws only): uWS.js with no adapter, the body read and a 200 sent after one resolved
+// promise, as any server that acknowledges after an async write must: what uWS.js itself costs.
 
 import http from 'node:http';
+import uWS from '@trufflesuite/uws-js-unofficial';
 import { createHandler, INGESTION_PATHS, type Reply, type Request } from '../src/routes.js';
 import { listenUws } from '../src/http/uws.js';
 import { Metrics } from '../src/metrics.js';
@@ -25,7 +28,19 @@ const handle = mode === 'no-decode' ? async () => OK : createHandler({
   isDraining: () => false,
 });
 
-if (kind === 'uws') {
+if (kind === 'uws' && mode === 'bare') {
+  const app = uWS.App();
+  app.post('/ingestion/insert_block', (res) => {
+    res.onAborted(() => {});
+    res.onData((_, last) => {
+      if (last) void Promise.resolve().then(() => res.cork(() => res.end('')));
+    });
+  });
+  app.get('/health', (res) => void res.end('ok'));
+  app.listen('127.0.0.1', Number(portArg), (s) => {
+    process.stdout.write(`ready ${s ? uWS.us_socket_local_port(s) : 'failed'}\n`);
+  });
+} else if (kind === 'uws') {
   const s = await listenUws({ host: '127.0.0.1', port: Number(portArg), maxBodyBytes: MAX, bodyTimeoutMs: 60000, handle,
     postPaths: INGESTION_PATHS, readAuthorization: false }); // as the gateway runs with auth off
   process.stdout.write(`ready ${s.port}\n`);
