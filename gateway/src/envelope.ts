@@ -99,27 +99,31 @@ function int(m: CborMap, key: string, what: string): string {
   throw new BadRequest(`${what}: '${key}' must be an integer`);
 }
 
-/** 1 for '0'-'9' and 'a'-'f', 2 for 'A'-'F', 0 otherwise (char codes < 128). */
-const HEX = new Uint8Array(128);
-for (let c = 48; c <= 57; c++) HEX[c] = 1;
-for (let c = 97; c <= 102; c++) HEX[c] = 1;
-for (let c = 65; c <= 70; c++) HEX[c] = 2;
+/**
+ * Canonical hyphenated UUIDs (8-4-4-4-12 hex digits, any case), one lookup per character:
+ * UUID_CLASS[position << 8 | char] is 0 for what belongs there ('-' at 8, 13, 18, 23, a digit or
+ * 'a'-'f' elsewhere), 2 for 'A'-'F' (the id is then lowercased), 4 for anything else. Branch-free:
+ * a per-position test cost more than the rest of the check.
+ */
+const UUID_CLASS = new Uint8Array(36 << 8).fill(4);
+for (let i = 0; i < 36; i++) {
+  const at = i << 8;
+  if (i === 8 || i === 13 || i === 18 || i === 23) UUID_CLASS[at + 45] = 0;
+  else {
+    for (let c = 48; c <= 57; c++) UUID_CLASS[at + c] = 0;
+    for (let c = 97; c <= 102; c++) UUID_CLASS[at + c] = 0;
+    for (let c = 65; c <= 70; c++) UUID_CLASS[at + c] = 2;
+  }
+}
 
-/** Canonical hyphenated UUID (8-4-4-4-12 hex digits) in any case; stored lowercase. */
 function uuid(m: CborMap, key: string, what: string): string {
   const v = text(m, key, what);
-  let kinds = 0;
-  let ok = v.length === 36;
-  for (let i = 0; ok && i < 36; i++) {
+  let kinds = v.length === 36 ? 0 : 4;
+  for (let i = 0; kinds < 4 && i < 36; i++) {
     const c = v.charCodeAt(i);
-    if (i === 8 || i === 13 || i === 18 || i === 23) ok = c === 45;
-    else {
-      const k = c < 128 ? HEX[c] : 0;
-      ok = k !== 0;
-      kinds |= k;
-    }
+    kinds |= UUID_CLASS[(i << 8) | (c > 255 ? 0 : c)];
   }
-  if (!ok) throw new BadRequest(`${what}: '${key}' is not a valid uuid`);
+  if (kinds & 4) throw new BadRequest(`${what}: '${key}' is not a valid uuid`);
   return kinds & 2 ? v.toLowerCase() : v;
 }
 
@@ -448,23 +452,76 @@ function smallInt(r: Reader): number {
 function uuidAt(b: Buffer, start: number, end: number): string | null {
   if (end - start !== 36) return null;
   let kinds = 0;
-  for (let i = 0; i < 36; i++) {
-    const c = b[start + i];
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 45) return null;
-    } else {
-      const k = c < 128 ? HEX[c] : 0;
-      if (k === 0) return null;
-      kinds |= k;
-    }
-  }
+  for (let i = 0; i < 36; i++) kinds |= UUID_CLASS[(i << 8) | b[start + i]];
+  if (kinds & 4) return null;
   const s = latin1(b, start, end);
   return kinds & 2 ? s.toLowerCase() : s;
 }
 
+// Stream and process ids repeat on every block of a stream: the ids last read, in slots picked by
+// four of their bytes, skip the check and the string copy (a hit is one 36-byte compare). Block
+// ids never repeat and are always read.
+const ID_SLOTS = 64;
+const idBytes = new Uint8Array(ID_SLOTS * 36);
+const idText: (string | null)[] = new Array<string | null>(ID_SLOTS).fill(null);
+
+function repeatedUuidAt(b: Buffer, start: number, end: number): string | null {
+  if (end - start !== 36) return null;
+  const slot = (b[start] * 31 + b[start + 1] * 7 + b[start + 34] * 3 + b[start + 35]) & (ID_SLOTS - 1);
+  const at = slot * 36;
+  const known = idText[slot];
+  if (known !== null) {
+    let i = 0;
+    while (i < 36 && b[start + i] === idBytes[at + i]) i++;
+    if (i === 36) return known;
+  }
+  const v = uuidAt(b, start, end);
+  if (v !== null) {
+    for (let i = 0; i < 36; i++) idBytes[at + i] = b[start + i];
+    idText[slot] = v;
+  }
+  return v;
+}
+
 function timeAt(b: Buffer, start: number, end: number): string | null {
+  if (isStoredTime(b, start, end)) return latin1(b, start, end);
   for (let i = start; i < end; i++) if (b[i] >= 0x80) return null;
   return normalizeTime(latin1(b, start, end));
+}
+
+/** Two ASCII digits at b[at] as a number, or -1. */
+function d2b(b: Buffer, at: number): number {
+  const x = b[at] - 48;
+  const y = b[at + 1] - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/**
+ * Whether b[start, end) is a time normalizeTime returns unchanged (YYYY-MM-DDTHH:MM:SS[.f{1,9}]
+ * then +HH:MM or -HH:MM, no leap second): what the producers send, checked in one pass over
+ * the bytes. Anything else, valid or not, is left to normalizeTime.
+ */
+function isStoredTime(b: Buffer, start: number, end: number): boolean {
+  const n = end - start;
+  if (n < 25) return false;
+  const yh = d2b(b, start), yl = d2b(b, start + 2), mo = d2b(b, start + 5), d = d2b(b, start + 8);
+  const h = d2b(b, start + 11), mi = d2b(b, start + 14), sec = d2b(b, start + 17);
+  if ((yh | yl | mo | d | h | mi | sec) < 0) return false;
+  if (b[start + 4] !== 45 || b[start + 7] !== 45 || b[start + 10] !== 84 || b[start + 13] !== 58 || b[start + 16] !== 58) return false;
+  let i = start + 19;
+  if (b[i] === 46) {
+    let j = i + 1;
+    while (j < end && b[j] >= 48 && b[j] <= 57) j++;
+    if (j - i - 1 < 1 || j - i - 1 > 9) return false;
+    i = j;
+  }
+  if (i + 6 !== end || (b[i] !== 43 && b[i] !== 45) || b[i + 3] !== 58) return false;
+  const offH = d2b(b, i + 1), offM = d2b(b, i + 4);
+  if (offH < 0 || offM < 0 || offH > 23 || offM > 59) return false;
+  const y = yh * 100 + yl;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= days && h <= 23 && mi <= 59 && sec <= 59;
 }
 
 const DEPENDENCIES = 'dependencies';
@@ -491,7 +548,7 @@ export function readBlockFast(body: Buffer): Block | null {
       if (end < 0) return null;
       const start = r.pos;
       r.pos = end;
-      const v = idx <= PROCESS_ID ? uuidAt(body, start, end) : timeAt(body, start, end);
+      const v = idx === BLOCK_ID ? uuidAt(body, start, end) : idx <= PROCESS_ID ? repeatedUuidAt(body, start, end) : timeAt(body, start, end);
       if (v === null) return null;
       if (idx === BLOCK_ID) blockId = v;
       else if (idx === STREAM_ID) streamId = v;

@@ -94,7 +94,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         handle,
         postPaths: INGESTION_PATHS,
         readAuthorization: auth !== null,
-        onLocalReply: (path, status, bytes) => record(metrics, routeOf(path), status, bytes, process.hrtime.bigint()),
+        onLocalReply: (path, status, bytes) => record(metrics, routeOf(path), status, bytes, performance.now()),
       });
       log.info('listening', { host: config.host, port: server.port, storage: embedded ? 'embedded' : 'postgresql' });
       return server.port;

@@ -278,3 +278,45 @@ test('the block fast path agrees with the generic path on vectors, fixtures and 
   }
   assert.ok(taken > 0);
 });
+
+// The fast path reads the usual time form and repeated stream and process ids without the
+// generic path's steps: it must answer exactly what the generic path does, or defer to it.
+test('the block fast path reads times and repeated ids as the generic path does', () => {
+  const times = [
+    '2026-12-05T10:09:51.123456789+00:00', '2026-12-05T10:09:51+05:30', '2026-12-05T10:09:51.5-11:45',
+    '2024-02-29T23:59:59+00:00', '2026-12-05T10:09:51Z', '2026-12-05t10:09:51-01:00', '2026-12-05 10:09:51+00:00',
+    '2016-12-31T23:59:60+00:00', '2023-02-29T10:00:00+00:00', '2026-13-05T10:09:51+00:00', '2026-00-05T10:09:51+00:00',
+    '2026-04-31T10:09:51+00:00', '2026-12-05T24:00:00+00:00', '2026-12-05T10:60:51+00:00', '2026-12-05T10:09:51.+00:00',
+    '2026-12-05T10:09:51.1234567890+00:00', '2026-12-05T10:09:51+24:00', '2026-12-05T10:09:51+00:60',
+    '2026-12-05T10:09:51+0000', '2026-12-05T10:09:51.5+00:00x', '2026-12-05T10:09:51.5+00:0', '２026-12-05T10:09:51+00:00',
+  ];
+  let fastTaken = 0;
+  for (const t of times) {
+    const body = blockBody('rust', pid, sid, { over: { begin_time: t, end_time: t } }).body;
+    let slow: Block | null = null;
+    try {
+      slow = parseBlockGeneric(body);
+    } catch (e) {
+      assert.ok(e instanceof BadRequest);
+    }
+    const fast = readBlockFast(body);
+    if (fast === null) continue;
+    fastTaken++;
+    assert.ok(slow !== null, `the fast path accepted ${t}`);
+    assert.deepEqual(fast.row, slow.row, t);
+  }
+  assert.ok(fastTaken >= 4, `only ${fastTaken} times took the fast path`);
+  // Upper then lower case, then again: a remembered id answers what a first read does.
+  const upper = sid.toUpperCase();
+  for (const id of [upper, sid, upper, sid, `${sid.slice(0, 35)}g`, `${sid.slice(0, 35)}g`]) {
+    const body = blockBody('rust', id, id).body;
+    const fast = readBlockFast(body);
+    if (id.endsWith('g')) {
+      assert.equal(fast, null);
+      assert.throws(() => parseBlock(body), /'stream_id' is not a valid uuid/);
+    } else {
+      assert.equal(fast!.row.stream_id, sid);
+      assert.equal(fast!.row.process_id, sid);
+    }
+  }
+});
