@@ -5,12 +5,18 @@
 namespace mmnode {
 namespace {
 
-napi_value floor_f64(napi_env env, napi_callback_info info) {
+// The one double argument, read the raw way (inlined into each floor).
+inline double arg_f64(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   double v;
   napi_get_value_double(env, argv[0], &v);
+  return v;
+}
+
+napi_value floor_f64(napi_env env, napi_callback_info info) {
+  arg_f64(env, info);
   return nullptr;
 }
 
@@ -66,12 +72,8 @@ napi_value floor_string(napi_env env, napi_callback_info info) {
 // the cheapest call that can record an event. On some hosts the counter alone costs as much as
 // the call (measured 19.6 ns on a 2026 Xeon KVM guest, against ~2 ns on bare metal).
 napi_value floor_clock(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  double v;
-  napi_get_value_double(env, argv[0], &v);
-  static volatile int64_t sink;
+  arg_f64(env, info);
+  [[maybe_unused]] static volatile int64_t sink;  // volatile: the read is kept
   sink = mm_now_ticks();
   return nullptr;
 }
