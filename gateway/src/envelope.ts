@@ -132,11 +132,67 @@ function uuid(m: CborMap, key: string, what: string): string {
 // captures and a template string cost more than the rest of a block's validation).
 const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** Two ASCII digits at i as a number, or -1. */
-function d2(v: string, i: number): number {
-  const a = v.charCodeAt(i) - 48;
-  const b = v.charCodeAt(i + 1) - 48;
-  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+/** Two ASCII digits at b[at] as a number, or -1. */
+function d2(b: Uint8Array, at: number): number {
+  const x = b[at] - 48;
+  const y = b[at + 1] - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+// What timeShape tells of a valid time besides where its fraction ends (the low 8 bits).
+const AS_IS = 0x100; // 'T' separator, explicit offset, no leap second: PostgreSQL's form already
+const ZULU = 0x200;
+const LEAP_SECOND = 0x400;
+
+/**
+ * The shape of the RFC 3339 time in b[start, end), read in one pass over its bytes: the end of
+ * its fraction (from start) and the flags above, or -1 when it is not one. The one check both the
+ * decoded-string path and the in-place block reader use.
+ */
+function timeShape(b: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 20) return -1;
+  const yh = d2(b, start), yl = d2(b, start + 2), mo = d2(b, start + 5), d = d2(b, start + 8);
+  const h = d2(b, start + 11), mi = d2(b, start + 14), s = d2(b, start + 17);
+  if ((yh | yl | mo | d | h | mi | s) < 0) return -1;
+  if (b[start + 4] !== 45 || b[start + 7] !== 45 || b[start + 13] !== 58 || b[start + 16] !== 58) return -1;
+  const sep = b[start + 10];
+  if (sep !== 84 && sep !== 116 && sep !== 32) return -1; // 'T' 't' ' '
+  let i = start + 19;
+  if (b[i] === 46) { // '.'
+    let j = i + 1;
+    while (j < end && b[j] >= 48 && b[j] <= 57) j++;
+    if (j - i - 1 < 1 || j - i - 1 > 9) return -1;
+    i = j;
+  }
+  const fracEnd = i - start;
+  const c = b[i];
+  const zulu = c === 90 || c === 122; // 'Z' 'z'
+  let offH = 0, offM = 0;
+  if (zulu) i += 1;
+  else if (c === 43 || c === 45) { // '+' '-'
+    offH = d2(b, i + 1);
+    offM = d2(b, i + 4);
+    if (offH < 0 || offM < 0 || b[i + 3] !== 58) return -1;
+    i += 6;
+  } else return -1;
+  if (i !== end) return -1;
+  const y = yh * 100 + yl;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const daysInMonth = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return -1;
+  if (zulu) return fracEnd | ZULU | (s === 60 ? LEAP_SECOND : 0);
+  return fracEnd | (s === 60 ? LEAP_SECOND : sep === 84 ? AS_IS : 0);
+}
+
+/** `v`, a time of that shape, in the form PostgreSQL takes (leap second clamped as chrono does). */
+function normalized(v: string, shape: number): string {
+  if (shape & AS_IS) return v;
+  const fracEnd = shape & 0xff;
+  const leap = (shape & LEAP_SECOND) !== 0;
+  const sec = leap ? '59' : v.slice(17, 19);
+  const frac = leap ? '.999999' : v.slice(19, fracEnd);
+  return `${v.slice(0, 10)}T${v.slice(11, 17)}${sec}${frac}${shape & ZULU ? '+00:00' : v.slice(fracEnd)}`;
 }
 
 /**
@@ -145,43 +201,10 @@ function d2(v: string, i: number): number {
  * an RFC 3339 time.
  */
 export function normalizeTime(v: string): string | null {
-  const n = v.length;
-  if (n < 20) return null;
-  const yh = d2(v, 0), yl = d2(v, 2), mo = d2(v, 5), d = d2(v, 8), h = d2(v, 11), mi = d2(v, 14), s = d2(v, 17);
-  if ((yh | yl | mo | d | h | mi | s) < 0) return null;
-  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return null;
-  const sep = v.charCodeAt(10);
-  if (sep !== 84 && sep !== 116 && sep !== 32) return null; // 'T' 't' ' '
-  let i = 19;
-  if (v.charCodeAt(i) === 46) { // '.'
-    let j = i + 1;
-    for (; j < n; j++) {
-      const c = v.charCodeAt(j);
-      if (c < 48 || c > 57) break;
-    }
-    if (j - i - 1 < 1 || j - i - 1 > 9) return null;
-    i = j;
-  }
-  const fracEnd = i;
-  const c = v.charCodeAt(i);
-  const zulu = c === 90 || c === 122; // 'Z' 'z'
-  let offH = 0, offM = 0;
-  if (zulu) i += 1;
-  else if (c === 43 || c === 45) { // '+' '-'
-    offH = d2(v, i + 1);
-    offM = d2(v, i + 4);
-    if (offH < 0 || offM < 0 || v.charCodeAt(i + 3) !== 58) return null;
-    i += 6;
-  } else return null;
-  if (i !== n) return null;
-  const y = yh * 100 + yl;
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const daysInMonth = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return null;
-  if (!zulu && sep === 84 && s !== 60) return v;
-  const sec = s === 60 ? '59' : v.slice(17, 19);
-  const frac = s === 60 ? '.999999' : v.slice(19, fracEnd);
-  return `${v.slice(0, 10)}T${v.slice(11, 17)}${sec}${frac}${zulu ? '+00:00' : v.slice(fracEnd)}`;
+  // Every character of a valid time is ASCII; past that, a latin1 copy could alias a digit.
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) >= 0x80) return null;
+  const shape = timeShape(Buffer.from(v, 'latin1'), 0, v.length);
+  return shape < 0 ? null : normalized(v, shape);
 }
 
 function time(m: CborMap, key: string, what: string): string {
@@ -484,44 +507,8 @@ function repeatedUuidAt(b: Buffer, start: number, end: number): string | null {
 }
 
 function timeAt(b: Buffer, start: number, end: number): string | null {
-  if (isStoredTime(b, start, end)) return latin1(b, start, end);
-  for (let i = start; i < end; i++) if (b[i] >= 0x80) return null;
-  return normalizeTime(latin1(b, start, end));
-}
-
-/** Two ASCII digits at b[at] as a number, or -1. */
-function d2b(b: Buffer, at: number): number {
-  const x = b[at] - 48;
-  const y = b[at + 1] - 48;
-  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
-}
-
-/**
- * Whether b[start, end) is a time normalizeTime returns unchanged (YYYY-MM-DDTHH:MM:SS[.f{1,9}]
- * then +HH:MM or -HH:MM, no leap second): what the producers send, checked in one pass over
- * the bytes. Anything else, valid or not, is left to normalizeTime.
- */
-function isStoredTime(b: Buffer, start: number, end: number): boolean {
-  const n = end - start;
-  if (n < 25) return false;
-  const yh = d2b(b, start), yl = d2b(b, start + 2), mo = d2b(b, start + 5), d = d2b(b, start + 8);
-  const h = d2b(b, start + 11), mi = d2b(b, start + 14), sec = d2b(b, start + 17);
-  if ((yh | yl | mo | d | h | mi | sec) < 0) return false;
-  if (b[start + 4] !== 45 || b[start + 7] !== 45 || b[start + 10] !== 84 || b[start + 13] !== 58 || b[start + 16] !== 58) return false;
-  let i = start + 19;
-  if (b[i] === 46) {
-    let j = i + 1;
-    while (j < end && b[j] >= 48 && b[j] <= 57) j++;
-    if (j - i - 1 < 1 || j - i - 1 > 9) return false;
-    i = j;
-  }
-  if (i + 6 !== end || (b[i] !== 43 && b[i] !== 45) || b[i + 3] !== 58) return false;
-  const offH = d2b(b, i + 1), offM = d2b(b, i + 4);
-  if (offH < 0 || offM < 0 || offH > 23 || offM > 59) return false;
-  const y = yh * 100 + yl;
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const days = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
-  return mo >= 1 && mo <= 12 && d >= 1 && d <= days && h <= 23 && mi <= 59 && sec <= 59;
+  const shape = timeShape(b, start, end);
+  return shape < 0 ? null : normalized(latin1(b, start, end), shape);
 }
 
 const DEPENDENCIES = 'dependencies';
