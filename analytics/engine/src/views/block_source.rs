@@ -183,26 +183,26 @@ impl<T> Rollback for Vec<T> {
     }
 }
 
-/// [`decode_stream_blocks`] over some of the stream's blocks, for a view whose rows can roll back:
-/// one walk per block, and a block that turns out corrupt midway has what it added taken back.
-pub fn decode_blocks_into<R: Rollback>(
+/// [`decode_stream_blocks`] for one block of the stream, for a view whose rows can roll back: one
+/// walk, and a block that turns out corrupt midway has what it added taken back. Views call it
+/// block by block and reset their per-block state in between (descriptor ids are only unique
+/// within a block, and a block's first record is not always an event a view sees).
+pub fn decode_block_into<R: Rollback>(
     sb: &StreamBlocks,
-    blocks: &[(BlockRow, bytes::Bytes)],
+    (block, payload): &(BlockRow, bytes::Bytes),
     out: &mut R,
-    mut f: impl FnMut(&BlockRow, usize, &EventRef, &mut R),
+    mut f: impl FnMut(usize, &EventRef, &mut R),
 ) {
-    for (block, payload) in blocks {
-        let mark = out.len();
-        let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
-            b.try_for_each_event(&sb.types, #[inline(always)] |i, e| {
-                f(block, i, e, out);
-                Ok(())
-            })
-        });
-        if let Err(e) = walked {
-            out.truncate(mark);
-            skip_corrupt(block, &e);
-        }
+    let mark = out.len();
+    let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
+        b.try_for_each_event(&sb.types, #[inline(always)] |i, e| {
+            f(i, e, out);
+            Ok(())
+        })
+    });
+    if let Err(e) = walked {
+        out.truncate(mark);
+        skip_corrupt(block, &e);
     }
 }
 

@@ -30,11 +30,18 @@ impl DictBuilder {
     }
 
     pub fn append_value(&mut self, v: &str) {
-        let key = match self.last {
+        let key = self.key(v);
+        self.keys.push(key);
+    }
+
+    /// The key of `v` (added to the values if new), found by one comparison when it is the last
+    /// value looked up; no row is appended.
+    #[inline]
+    pub fn key(&mut self, v: &str) -> i32 {
+        match self.last {
             Some(k) if same(self.value(k), v.as_bytes()) => k,
             _ => self.intern(v),
-        };
-        self.keys.push(key);
+        }
     }
 
     /// The key of `v`, added to the values if new; no row is appended.
@@ -202,6 +209,11 @@ impl<V: ViewColumns> super::block_source::Rollback for EventRows<V> {
 }
 
 impl<V: ViewColumns> EventRows<V> {
+    /// Before each block's rows: they are from this process and block.
+    pub fn start_block(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
+        self.source.start_block(p, block, self.time.len());
+    }
+
     /// Room for one row per event of these streams' blocks (their metadata counts the events), so
     /// the columns never grow by copying. Worth it when most events become rows (no row filter).
     pub fn reserve_events(&mut self, streams: &[super::StreamBlocks]) {
@@ -213,7 +225,7 @@ impl<V: ViewColumns> EventRows<V> {
 
     pub fn finish(mut self, schema: datafusion::arrow::datatypes::SchemaRef) -> anyhow::Result<datafusion::arrow::record_batch::RecordBatch> {
         use std::sync::Arc;
-        let (mut columns, process_properties) = self.source.finish();
+        let (mut columns, process_properties) = self.source.finish(self.time.len());
         columns.push(Arc::new(ts_array(self.time)));
         columns.extend(self.view.finish());
         columns.push(Arc::new(self.properties.finish()));
@@ -337,8 +349,8 @@ pub fn source_fields() -> [Field; 7] {
 }
 
 /// Builders for [`source_fields`] and `process_properties`. Their values are the same for every
-/// row of a block, so rows are counted per block and each column is filled run by run when the
-/// batch is finished.
+/// row of a block, so they are looked up once per block and each column is filled run by run when
+/// the batch is finished.
 pub struct SourceColumns {
     process_id: DictBuilder,
     stream_id: DictBuilder,
@@ -347,9 +359,9 @@ pub struct SourceColumns {
     username: DictBuilder,
     computer: DictBuilder,
     process_properties: DictBuilder,
-    /// One entry per run of rows from one block: the block (by address: blocks stay put while rows
-    /// are built), its keys, its insert time and how many rows it gave.
-    runs: Vec<(*const crate::metadata::BlockRow, [i32; SOURCE_DICTS], i64, usize)>,
+    /// One entry per block, in row order: its keys, its insert time and its first row (its rows
+    /// run to the next block's first row).
+    runs: Vec<([i32; SOURCE_DICTS], i64, usize)>,
 }
 
 /// The dictionary columns of [`SourceColumns`].
@@ -370,33 +382,17 @@ impl SourceColumns {
         }
     }
 
-    /// Rows appended so far (counted per run: the per-row path only bumps its run).
-    fn rows(&self) -> usize {
-        self.runs.iter().map(|r| r.3).sum()
-    }
-
+    /// Drops the runs of blocks that start at or past row `len` (blocks rolled back).
     pub fn truncate(&mut self, len: usize) {
-        let mut rows = self.rows();
-        while rows > len {
-            let last = self.runs.last_mut().expect("rows come from runs");
-            let cut = (rows - len).min(last.3);
-            last.3 -= cut;
-            rows -= cut;
-            if last.3 == 0 {
-                self.runs.pop();
-            }
+        while self.runs.last().is_some_and(|r| r.2 >= len) {
+            self.runs.pop();
         }
     }
 
-    #[inline]
-    pub fn append(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
-        match self.runs.last_mut() {
-            Some((at, _, _, rows)) if std::ptr::eq(*at, block) => *rows += 1,
-            _ => self.start_run(p, block),
-        }
-    }
-
-    fn start_run(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow) {
+    /// The rows from `first_row` on are from this process and block.
+    pub fn start_block(&mut self, p: &crate::metadata::ProcessRow, block: &crate::metadata::BlockRow, first_row: usize) {
+        // The previous block gave no row: its run is replaced.
+        self.truncate(first_row);
         let keys = [
             self.process_id.intern(&p.process_id),
             self.stream_id.intern(&block.stream_id),
@@ -406,28 +402,30 @@ impl SourceColumns {
             self.computer.intern(&p.computer),
             self.process_properties.intern(&p.properties),
         ];
-        self.runs.push((block, keys, crate::time::to_ns(block.insert_time), 1));
+        self.runs.push((keys, crate::time::to_ns(block.insert_time), first_row));
     }
 
-    /// The [`source_fields`] columns, and `process_properties`.
-    pub fn finish(mut self) -> (Vec<datafusion::arrow::array::ArrayRef>, datafusion::arrow::array::ArrayRef) {
+    /// The [`source_fields`] columns, and `process_properties`, for `rows` rows.
+    pub fn finish(mut self, rows: usize) -> (Vec<datafusion::arrow::array::ArrayRef>, datafusion::arrow::array::ArrayRef) {
         use std::sync::Arc;
-        let rows = self.rows();
+        assert!(rows == 0 || self.runs.first().is_some_and(|r| r.2 == 0), "every row is in a block's run");
+        // Rows per run: up to the next run's first row.
+        let counts: Vec<usize> = (0..self.runs.len()).map(|i| self.runs.get(i + 1).map_or(rows, |r| r.2) - self.runs[i].2).collect();
         let mut insert_time: Vec<i64> = Vec::with_capacity(rows);
-        for (_, _, ns, n) in &self.runs {
-            insert_time.extend(std::iter::repeat_n(*ns, *n));
+        for ((_, ns, _), &n) in self.runs.iter().zip(&counts) {
+            insert_time.extend(std::iter::repeat_n(*ns, n));
         }
         // A column whose keys equal an earlier column's in every run shares its key buffer: with
         // one process, or one block, most of them are the same keys (each dictionary numbers its
         // values in order of appearance).
         let mut keys: Vec<Int32Array> = Vec::with_capacity(SOURCE_DICTS);
         for j in 0..SOURCE_DICTS {
-            let column = match (0..j).find(|&i| self.runs.iter().all(|r| r.1[i] == r.1[j])) {
+            let column = match (0..j).find(|&i| self.runs.iter().all(|r| r.0[i] == r.0[j])) {
                 Some(i) => keys[i].clone(),
                 None => {
                     let mut k: Vec<i32> = Vec::with_capacity(rows);
-                    for (_, run_keys, _, n) in &self.runs {
-                        k.extend(std::iter::repeat_n(run_keys[j], *n));
+                    for ((run_keys, _, _), &n) in self.runs.iter().zip(&counts) {
+                        k.extend(std::iter::repeat_n(run_keys[j], n));
                     }
                     Int32Array::from(k)
                 }

@@ -1,6 +1,6 @@
 //! `log_entries`: one row per log event of `log` streams.
 
-use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_block_into, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{id_slot, EventRef, MemberIndex, Object, TypeMemo, WordAt};
@@ -214,47 +214,46 @@ impl View for LogEntriesView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            decode_blocks_into(sb, &sb.blocks, &mut rows, #[inline(always)] |block, index, e, rows| {
-                if index == 0 {
-                    props_json.clear();
-                    descriptors.clear();
-                }
-                if let Some((ticks, desc)) = reader.read_static(e) {
-                    let row = match descriptors.get(desc) {
-                        Some(row) => row,
-                        None => {
-                            let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
-                            let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
-                            descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: ChunkedText::new(&text), pass })
+            for b in &sb.blocks {
+                props_json.clear();
+                descriptors.clear();
+                rows.start_block(p, &b.0);
+                decode_block_into(sb, b, &mut rows, #[inline(always)] |_, e, rows| {
+                    if let Some((ticks, desc)) = reader.read_static(e) {
+                        let row = match descriptors.get(desc) {
+                            Some(row) => row,
+                            None => {
+                                let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
+                                let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
+                                descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: ChunkedText::new(&text), pass })
+                            }
+                        };
+                        let t = sb.converter.ticks_to_ns(ticks);
+                        if !row.pass || range.is_some_and(|r| !r.contains(t)) {
+                            return;
                         }
-                    };
-                    let t = sb.converter.ticks_to_ns(ticks);
-                    if !row.pass || range.is_some_and(|r| !r.contains(t)) {
+                        rows.time.push(t);
+                        rows.view.target.append_key(row.target);
+                        rows.view.level.push(row.level);
+                        rows.view.msg.push_chunked(&row.msg);
+                        rows.properties.append_key(no_properties);
                         return;
                     }
-                    rows.source.append(p, block);
+                    let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
+                    if !(want_level.pass(lvl as i64) && want_target.pass(&tgt)) {
+                        return;
+                    }
+                    let t = sb.converter.ticks_to_ns(ticks);
+                    if range.is_some_and(|r| !r.contains(t)) {
+                        return;
+                    }
                     rows.time.push(t);
-                    rows.view.target.append_key(row.target);
-                    rows.view.level.push(row.level);
-                    rows.view.msg.push_chunked(&row.msg);
-                    rows.properties.append_key(no_properties);
-                    return;
-                }
-                let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
-                if !(want_level.pass(lvl as i64) && want_target.pass(&tgt)) {
-                    return;
-                }
-                let t = sb.converter.ticks_to_ns(ticks);
-                if range.is_some_and(|r| !r.contains(t)) {
-                    return;
-                }
-                rows.source.append(p, block);
-                rows.time.push(t);
-                rows.view.target.append_value(&tgt);
-                rows.view.level.push(lvl);
-                rows.view.msg.push(&text);
-                rows.properties.append_value(props_json.get(props));
-            });
+                    rows.view.target.append_value(&tgt);
+                    rows.view.level.push(lvl);
+                    rows.view.msg.push(&text);
+                    rows.properties.append_value(props_json.get(props));
+                });
+            }
         }
         rows.finish(self.schema())
     }

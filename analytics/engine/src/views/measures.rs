@@ -1,6 +1,6 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{batches_from_blocks, decode_blocks_into, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_block_into, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
@@ -171,31 +171,31 @@ impl View for MeasuresView {
         for sb in streams {
             reader.clear();
             let p = &sb.process;
-            decode_blocks_into(sb, &sb.blocks, &mut rows, #[inline(always)] |block, index, e, rows| {
-                if index == 0 {
-                    props_json.clear();
-                    reader.next_block();
-                }
-                let keep = |target: &str, name: &str, unit: &str| want_name.pass(name) && want_target.pass(target) && want_unit.pass(unit);
-                if filtered && reader.ruled_out(e, keep) {
-                    return;
-                }
-                let Some(m) = reader.read(e, &sb.converter) else { return };
-                if !keep(m.target, m.name, m.unit) {
-                    return;
-                }
-                let t = sb.converter.ticks_to_ns(m.time);
-                if range.is_some_and(|r| !r.contains(t)) {
-                    return;
-                }
-                rows.source.append(p, block);
-                rows.time.push(t);
-                rows.view.target.append_value(m.target);
-                rows.view.name.append_value(m.name);
-                rows.view.unit.append_value(m.unit);
-                rows.view.value.push(m.value);
-                rows.properties.append_value(props_json.get(m.properties));
-            });
+            for b in &sb.blocks {
+                props_json.clear();
+                reader.next_block();
+                rows.start_block(p, &b.0);
+                decode_block_into(sb, b, &mut rows, #[inline(always)] |_, e, rows| {
+                    let keep = |target: &str, name: &str, unit: &str| want_name.pass(name) && want_target.pass(target) && want_unit.pass(unit);
+                    if filtered && reader.ruled_out(e, keep) {
+                        return;
+                    }
+                    let Some(m) = reader.read(e, &sb.converter) else { return };
+                    if !keep(m.target, m.name, m.unit) {
+                        return;
+                    }
+                    let t = sb.converter.ticks_to_ns(m.time);
+                    if range.is_some_and(|r| !r.contains(t)) {
+                        return;
+                    }
+                    rows.time.push(t);
+                    rows.view.target.append_value(m.target);
+                    rows.view.name.append_value(m.name);
+                    rows.view.unit.append_value(m.unit);
+                    rows.view.value.push(m.value);
+                    rows.properties.append_value(props_json.get(m.properties));
+                });
+            }
         }
         rows.finish(self.schema())
     }

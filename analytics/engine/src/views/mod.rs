@@ -13,7 +13,7 @@ mod streams;
 mod thread_spans;
 
 pub use async_events::AsyncEventsView;
-pub use block_source::{build_rows, decode_blocks_into, decode_stream_blocks, load_stream_blocks, rows_of_one_block, StreamBlocks};
+pub use block_source::{build_rows, decode_block_into, decode_stream_blocks, load_stream_blocks, rows_of_one_block, StreamBlocks};
 pub use blocks::BlocksView;
 pub use log_entries::LogEntriesView;
 pub use log_stats::LogStatsView;

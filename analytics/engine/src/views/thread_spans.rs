@@ -1,6 +1,6 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
-use super::block_source::{decode_blocks_into, load_stream_blocks, split_for_cores, StreamBlocks};
+use super::block_source::{decode_block_into, load_stream_blocks, split_for_cores, StreamBlocks};
 use super::columns::{dict, ts, ts_array, CallSite};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
@@ -146,33 +146,34 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
     let mut types = TypeMemo::<SpanType>::default();
     // Descriptor id -> site, valid within one block (ids are per block).
     let mut by_desc = SiteByDesc::default();
-    decode_blocks_into(sb, blocks, &mut out, #[inline(always)] |block, index, e, out| {
-        if index == 0 {
-            by_desc.clear();
-        }
-        let ty = types.get(e, span_type);
-        if ty.kind == 0 {
-            return;
-        }
-        let Some(ticks) = ty.time.and_then(|at| e.word(at)) else {
-            return;
-        };
-        let desc = ty.desc.and_then(|at| e.word(at));
-        let site = match desc.and_then(|d| by_desc.get(d)) {
-            Some(site) => site,
-            None => {
-                let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
-                    return;
-                };
-                let site = sites.intern(site);
-                if let Some(d) = desc {
-                    by_desc.insert(d, site);
-                }
-                site
+    for b in blocks {
+        by_desc.clear();
+        let block = &b.0;
+        decode_block_into(sb, b, &mut out, #[inline(always)] |index, e, out| {
+            let ty = types.get(e, span_type);
+            if ty.kind == 0 {
+                return;
             }
-        };
-        out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
-    });
+            let Some(ticks) = ty.time.and_then(|at| e.word(at)) else {
+                return;
+            };
+            let desc = ty.desc.and_then(|at| e.word(at));
+            let site = match desc.and_then(|d| by_desc.get(d)) {
+                Some(site) => site,
+                None => {
+                    let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
+                        return;
+                    };
+                    let site = sites.intern(site);
+                    if let Some(d) = desc {
+                        by_desc.insert(d, site);
+                    }
+                    site
+                }
+            };
+            out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
+        });
+    }
     out
 }
 
