@@ -1,9 +1,11 @@
 // A server with the gateway's decode and storage stubbed in-process, on uWS (our adapter)
 // or on node:http (the peer). Both call the same handler, so only the HTTP layer differs.
-// Usage: node stub-server.js <uws|node> <port> [no-decode|bare]
+// Usage: node stub-server.js <uws|node> <port> [no-decode|bare|bare-decode]
 // no-decode: every request gets 200 without being looked at (the HTTP layers' own cost).
 // bare (uws only): uWS.js with no adapter, the body read and a 200 sent after one resolved
 // promise, as any server that acknowledges after an async write must: what uWS.js itself costs.
+// bare-decode (uws only): the same, the body going through the same handler (decode included):
+// the most any adapter on uWS.js can reach with this decode.
 
 import http from 'node:http';
 import uWS from '@trufflesuite/uws-js-unofficial';
@@ -34,6 +36,27 @@ if (kind === 'uws' && mode === 'bare') {
     res.onAborted(() => {});
     res.onData((_, last) => {
       if (last) void Promise.resolve().then(() => res.cork(() => res.end('')));
+    });
+  });
+  app.get('/health', (res) => void res.end('ok'));
+  app.listen('127.0.0.1', Number(portArg), (s) => {
+    process.stdout.write(`ready ${s ? uWS.us_socket_local_port(s) : 'failed'}\n`);
+  });
+} else if (kind === 'uws' && mode === 'bare-decode') {
+  // Nothing our adapter adds (limits, deadlines, header reads, metrics of local replies).
+  const app = uWS.App();
+  app.post('/ingestion/insert_block', (res) => {
+    let aborted = false;
+    let chunks: Buffer[] = [];
+    res.onAborted(() => (aborted = true));
+    res.onData((ab, last) => {
+      chunks.push(Buffer.from(new Uint8Array(ab))); // a copy: uWS reuses the memory
+      if (!last) return;
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      chunks = [];
+      void handle({ method: 'POST', path: '/ingestion/insert_block', body }).then((r) => {
+        if (!aborted) res.cork(() => (r.status === 200 ? res : res.writeStatus(String(r.status))).end((r.body as string | undefined) ?? ''));
+      });
     });
   });
   app.get('/health', (res) => void res.end('ok'));
