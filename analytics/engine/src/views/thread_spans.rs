@@ -34,15 +34,69 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-pub struct Span {
-    pub id: i64,
+/// Spans in begin order, a vector per column: handed to Arrow without a copy, and none of a
+/// span's columns is read back to build another (a row struct was walked once per column).
+#[derive(Default)]
+pub struct Spans {
+    pub id: Vec<i64>,
     /// -1 for a root span.
-    pub parent: i64,
-    pub depth: u32,
-    pub begin: i64,
-    pub end: i64,
+    pub parent: Vec<i64>,
+    pub depth: Vec<u32>,
+    pub begin: Vec<i64>,
+    pub end: Vec<i64>,
     /// Index into [`CallSites::sites`].
-    pub site: u32,
+    pub site: Vec<i32>,
+}
+
+impl Spans {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            id: Vec::with_capacity(n),
+            parent: Vec::with_capacity(n),
+            depth: Vec::with_capacity(n),
+            begin: Vec::with_capacity(n),
+            end: Vec::with_capacity(n),
+            site: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    #[inline(always)]
+    fn push(&mut self, id: i64, parent: i64, depth: u32, begin: i64, end: i64, site: i32) {
+        self.id.push(id);
+        self.parent.push(parent);
+        self.depth.push(depth);
+        self.begin.push(begin);
+        self.end.push(end);
+        self.site.push(site);
+    }
+
+    fn append(&mut self, other: &mut Spans) {
+        self.id.append(&mut other.id);
+        self.parent.append(&mut other.parent);
+        self.depth.append(&mut other.depth);
+        self.begin.append(&mut other.begin);
+        self.end.append(&mut other.end);
+        self.site.append(&mut other.site);
+    }
+
+    /// Keeps the spans that overlap `range`, in order.
+    fn retain_overlapping(&mut self, range: TimeRange) {
+        let keep: Vec<bool> = self.begin.iter().zip(&self.end).map(|(&b, &e)| range.overlaps(b, e)).collect();
+        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            v.retain(|_| *k.next().expect("one flag per span"));
+        }
+        retain(&mut self.id, &keep);
+        retain(&mut self.parent, &keep);
+        retain(&mut self.depth, &keep);
+        retain(&mut self.begin, &keep);
+        retain(&mut self.end, &keep);
+        retain(&mut self.site, &keep);
+    }
 }
 
 /// The call sites spans refer to, each stored once (a stream has a few hundred, its spans millions).
@@ -193,15 +247,15 @@ enum Part<'s, T> {
 /// Blocks are decoded a few per core at a time, in parallel; the call stack then runs through
 /// their events in order. A span takes its slot when it begins, so the output is in begin order
 /// without a sort (ties: parent before child, then stream order); the clipped spans come first.
-pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
+pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Spans {
     const UNSET: i64 = i64::MIN;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut stack: Vec<(usize, i64)> = Vec::new(); // (slot, id) of the open spans
     let events: usize = sb.blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum();
-    let mut spans: Vec<Span> = Vec::with_capacity(events / 2);
+    let mut spans = Spans::with_capacity(events / 2);
     // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
     let mut before: Vec<u32> = Vec::with_capacity(events / 2);
-    let mut orphans: Vec<(i64, i64, u32)> = Vec::new();
+    let mut orphans: Vec<(i64, i64, i32)> = Vec::new();
     // Event buffers go back to a pool once walked: fresh multi-megabyte buffers every round
     // would each be paged in again.
     let pool: std::sync::Mutex<Vec<Vec<StackEvent>>> = Default::default();
@@ -228,16 +282,16 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
                     Part::Done(decoded) => decoded,
                     Part::Running(h) => h.join().expect("span decoding thread panicked"),
                 };
-                let remap: Vec<u32> = local.sites.into_iter().map(|site| sites.intern(site)).collect();
+                let remap: Vec<i32> = local.sites.into_iter().map(|site| sites.intern(site) as i32).collect();
                 for ev in &events {
                     let site = remap[ev.site as usize];
                     if ev.begin {
                         let parent = stack.last().map_or(-1, |&(_, id)| id);
                         before.push(orphans.len() as u32);
-                        spans.push(Span { id: ev.object, parent, depth: stack.len() as u32, begin: ev.time, end: UNSET, site });
+                        spans.push(ev.object, parent, stack.len() as u32, ev.time, UNSET, site);
                         stack.push((spans.len() - 1, ev.object));
                     } else if let Some((slot, _)) = stack.pop() {
-                        spans[slot].end = ev.time;
+                        spans.end[slot] = ev.time;
                     } else {
                         orphans.push((-2 - ev.object, ev.time, site));
                     }
@@ -250,8 +304,7 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     if let Some((last, _)) = sb.blocks.last() {
         let end = sb.converter.delta_to_ns(last.end_ticks);
         for (slot, _) in stack.drain(..) {
-            let s = &mut spans[slot];
-            s.end = end.max(s.begin);
+            spans.end[slot] = end.max(spans.begin[slot]);
         }
     }
     // k spans were open when the first block began; the m-th orphan end closes the innermost one
@@ -260,28 +313,19 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Vec<Span> {
     if k == 0 {
         return spans;
     }
-    for (span, j) in spans.iter_mut().zip(before) {
+    for (i, j) in before.into_iter().enumerate() {
         let above = k - j;
-        span.depth += above;
-        if span.parent == -1 && above > 0 {
-            span.parent = orphans[j as usize].0;
+        spans.depth[i] += above;
+        if spans.parent[i] == -1 && above > 0 {
+            spans.parent[i] = orphans[j as usize].0;
         }
     }
     let start = sb.blocks.first().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.begin_ticks));
     // Outermost first: they all begin at `start`.
-    let mut out: Vec<Span> = orphans
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(m, &(id, end, site))| Span {
-            id,
-            parent: orphans.get(m + 1).map_or(-1, |o| o.0),
-            depth: k - 1 - m as u32,
-            begin: start.min(end),
-            end,
-            site,
-        })
-        .collect();
+    let mut out = Spans::with_capacity(orphans.len() + spans.len());
+    for (m, &(id, end, site)) in orphans.iter().enumerate().rev() {
+        out.push(id, orphans.get(m + 1).map_or(-1, |o| o.0), k - 1 - m as u32, start.min(end), end, site);
+    }
     out.append(&mut spans);
     out
 }
@@ -343,50 +387,59 @@ impl ThreadSpansView {
     /// The spans of `streams` overlapping `range`, as the columns of `projection` (all when `None`).
     fn spans_batch(&self, streams: &[StreamBlocks], range: Option<TimeRange>, projection: Option<&[usize]>) -> Result<RecordBatch> {
         let mut sites = CallSites::default();
-        let mut spans: Vec<Span> = Vec::new();
+        let mut spans = Spans::default();
         for sb in streams {
             let mut rebuilt = rebuild_spans(sb, &mut sites);
             if let Some(r) = range {
-                rebuilt.retain(|s| r.overlaps(s.begin, s.end));
+                rebuilt.retain_overlapping(r);
             }
-            if spans.is_empty() {
+            if spans.len() == 0 {
                 spans = rebuilt;
             } else {
                 spans.append(&mut rebuilt);
             }
         }
+        let rows = spans.len();
         let all: Vec<usize> = (0..SCHEMA.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
-        // Call-site columns share the spans' site keys.
-        // Columns are collected into `Vec`s (exact-size, vectorized) and handed to Arrow without a
-        // copy: Arrow's own `from_iter_values` grows its buffer value by value.
-        let keys = std::cell::LazyCell::new(|| Int32Array::from(spans.iter().map(|s| s.site as i32).collect::<Vec<_>>()));
+        let wants = |i: usize| projection.contains(&i);
+        // Each column vector becomes its Arrow array without a copy; the call-site columns share
+        // the spans' site keys.
+        let duration = wants(6).then(|| Int64Array::from(spans.begin.iter().zip(&spans.end).map(|(b, e)| e - b).collect::<Vec<_>>()));
+        let Spans { id, parent, depth, begin, end, site } = spans;
+        let keys = Int32Array::from(site);
         let per_site = |f: &dyn Fn(&CallSite) -> u32| {
             let v: Vec<u32> = sites.sites.iter().map(f).collect();
             UInt32Array::from(keys.values().iter().map(|&k| v[k as usize]).collect::<Vec<_>>())
         };
-        let int = |f: fn(&Span) -> i64| Int64Array::from(spans.iter().map(f).collect::<Vec<_>>());
-        let time = |f: fn(&Span) -> i64| ts_array(spans.iter().map(f).collect());
-        let columns: Vec<ArrayRef> = projection
-            .iter()
-            .map(|&i| -> Result<ArrayRef> {
-                Ok(match i {
-                    0 => Arc::new(int(|s| s.id)),
-                    1 => Arc::new(int(|s| s.parent)),
-                    2 => Arc::new(UInt32Array::from(spans.iter().map(|s| s.depth).collect::<Vec<_>>())),
+        let (mut id, mut parent, mut depth, mut begin, mut end, mut duration) =
+            (Some(id), Some(parent), Some(depth), Some(begin), Some(end), duration);
+        // Built on first use (a column listed twice is the same array twice).
+        let mut built: [Option<ArrayRef>; 11] = Default::default();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(projection.len());
+        for &i in projection {
+            if built.get(i).is_none() {
+                bail!("thread_spans has no column {i}");
+            }
+            let column = built[i].get_or_insert_with(|| -> ArrayRef {
+                let take = |v: &mut Option<Vec<i64>>| v.take().expect("each column is built once");
+                match i {
+                    0 => Arc::new(Int64Array::from(take(&mut id))),
+                    1 => Arc::new(Int64Array::from(take(&mut parent))),
+                    2 => Arc::new(UInt32Array::from(depth.take().expect("built once"))),
                     3 => Arc::new(per_site(&|c| c.hash())),
-                    4 => Arc::new(time(|s| s.begin)),
-                    5 => Arc::new(time(|s| s.end)),
-                    6 => Arc::new(int(|s| s.end - s.begin)),
+                    4 => Arc::new(ts_array(take(&mut begin))),
+                    5 => Arc::new(ts_array(take(&mut end))),
+                    6 => Arc::new(duration.take().expect("computed when projected")),
                     7 => sites.column(&keys, |c| &c.name),
                     8 => sites.column(&keys, |c| &c.target),
                     9 => sites.column(&keys, |c| &c.filename),
-                    10 => Arc::new(per_site(&|c| c.line)),
-                    _ => bail!("thread_spans has no column {i}"),
-                })
-            })
-            .collect::<Result<_>>()?;
-        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(spans.len()));
+                    _ => Arc::new(per_site(&|c| c.line)),
+                }
+            });
+            columns.push(column.clone());
+        }
+        let options = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(Arc::new(SCHEMA.project(projection)?), columns, &options)?)
     }
 }
