@@ -64,6 +64,10 @@ impl Spans {
         self.id.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
     #[inline(always)]
     fn push(&mut self, id: i64, parent: i64, depth: u32, begin: i64, end: i64, site: i32) {
         self.id.push(id);
@@ -393,7 +397,7 @@ impl ThreadSpansView {
             if let Some(r) = range {
                 rebuilt.retain_overlapping(r);
             }
-            if spans.len() == 0 {
+            if spans.is_empty() {
                 spans = rebuilt;
             } else {
                 spans.append(&mut rebuilt);
@@ -402,35 +406,33 @@ impl ThreadSpansView {
         let rows = spans.len();
         let all: Vec<usize> = (0..SCHEMA.fields().len()).collect();
         let projection = projection.unwrap_or(&all);
-        let wants = |i: usize| projection.contains(&i);
         // Each column vector becomes its Arrow array without a copy; the call-site columns share
         // the spans' site keys.
-        let duration = wants(6).then(|| Int64Array::from(spans.begin.iter().zip(&spans.end).map(|(b, e)| e - b).collect::<Vec<_>>()));
-        let Spans { id, parent, depth, begin, end, site } = spans;
+        let duration = projection
+            .contains(&6)
+            .then(|| Int64Array::from(spans.begin.iter().zip(&spans.end).map(|(b, e)| e - b).collect::<Vec<_>>()));
+        let Spans { mut id, mut parent, mut depth, mut begin, mut end, site } = spans;
         let keys = Int32Array::from(site);
         let per_site = |f: &dyn Fn(&CallSite) -> u32| {
             let v: Vec<u32> = sites.sites.iter().map(f).collect();
             UInt32Array::from(keys.values().iter().map(|&k| v[k as usize]).collect::<Vec<_>>())
         };
-        let (mut id, mut parent, mut depth, mut begin, mut end, mut duration) =
-            (Some(id), Some(parent), Some(depth), Some(begin), Some(end), duration);
-        // Built on first use (a column listed twice is the same array twice).
+        // Built on first use, so each vector is moved once (a column listed twice is the same
+        // array twice).
         let mut built: [Option<ArrayRef>; 11] = Default::default();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(projection.len());
         for &i in projection {
-            if built.get(i).is_none() {
-                bail!("thread_spans has no column {i}");
-            }
-            let column = built[i].get_or_insert_with(|| -> ArrayRef {
-                let take = |v: &mut Option<Vec<i64>>| v.take().expect("each column is built once");
+            let Some(slot) = built.get_mut(i) else { bail!("thread_spans has no column {i}") };
+            let column = slot.get_or_insert_with(|| -> ArrayRef {
+                let take = std::mem::take::<Vec<i64>>;
                 match i {
                     0 => Arc::new(Int64Array::from(take(&mut id))),
                     1 => Arc::new(Int64Array::from(take(&mut parent))),
-                    2 => Arc::new(UInt32Array::from(depth.take().expect("built once"))),
+                    2 => Arc::new(UInt32Array::from(std::mem::take(&mut depth))),
                     3 => Arc::new(per_site(&|c| c.hash())),
                     4 => Arc::new(ts_array(take(&mut begin))),
                     5 => Arc::new(ts_array(take(&mut end))),
-                    6 => Arc::new(duration.take().expect("computed when projected")),
+                    6 => Arc::new(duration.clone().expect("computed when projected")),
                     7 => sites.column(&keys, |c| &c.name),
                     8 => sites.column(&keys, |c| &c.target),
                     9 => sites.column(&keys, |c| &c.filename),
