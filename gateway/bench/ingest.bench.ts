@@ -233,9 +233,9 @@ async function main() {
           bareNode.push(await httpLayer('node', body, 'no-decode'));
         }
         add(`insert_block ${label} no decode (HTTP layer only), req per server CPU-second`, 'req/cpu-s', mean(bare, perCpu), 'node:http no decode', mean(bareNode, perCpu));
-        // uWS.js without our adapter (body read, 200 after one resolved promise): the most any
-        // adapter on uWS.js can reach, so the same-decode ratio's ceiling on this machine.
-        // The same with the same decode: the ceiling of the same-decode ratio itself.
+        // uWS.js without our adapter (body read, 200 after one resolved promise), without and with
+        // the same decode: the most any adapter on uWS.js can reach, and so the ceiling of each
+        // ratio above on this machine.
         const raw: Run[] = [];
         const rawDecode: Run[] = [];
         const peerDecode: Run[] = [];

@@ -30,22 +30,26 @@ const handle = mode === 'no-decode' ? async () => OK : createHandler({
   isDraining: () => false,
 });
 
-if (kind === 'uws' && mode === 'bare') {
+/** uWS.js with no adapter: `post` serves the ingestion route, plus the health check the bench polls. */
+function listenBare(post: (res: uWS.HttpResponse) => void): void {
   const app = uWS.App();
-  app.post('/ingestion/insert_block', (res) => {
+  app.post('/ingestion/insert_block', post);
+  app.get('/health', (res) => void res.end('ok'));
+  app.listen('127.0.0.1', Number(portArg), (s) => {
+    process.stdout.write(`ready ${s ? uWS.us_socket_local_port(s) : 'failed'}\n`);
+  });
+}
+
+if (kind === 'uws' && mode === 'bare') {
+  listenBare((res) => {
     res.onAborted(() => {});
     res.onData((_, last) => {
       if (last) void Promise.resolve().then(() => res.cork(() => res.end('')));
     });
   });
-  app.get('/health', (res) => void res.end('ok'));
-  app.listen('127.0.0.1', Number(portArg), (s) => {
-    process.stdout.write(`ready ${s ? uWS.us_socket_local_port(s) : 'failed'}\n`);
-  });
 } else if (kind === 'uws' && mode === 'bare-decode') {
   // Nothing our adapter adds (limits, deadlines, header reads, metrics of local replies).
-  const app = uWS.App();
-  app.post('/ingestion/insert_block', (res) => {
+  listenBare((res) => {
     let aborted = false;
     let chunks: Buffer[] = [];
     res.onAborted(() => (aborted = true));
@@ -58,10 +62,6 @@ if (kind === 'uws' && mode === 'bare') {
         if (!aborted) res.cork(() => (r.status === 200 ? res : res.writeStatus(String(r.status))).end((r.body as string | undefined) ?? ''));
       });
     });
-  });
-  app.get('/health', (res) => void res.end('ok'));
-  app.listen('127.0.0.1', Number(portArg), (s) => {
-    process.stdout.write(`ready ${s ? uWS.us_socket_local_port(s) : 'failed'}\n`);
   });
 } else if (kind === 'uws') {
   const s = await listenUws({ host: '127.0.0.1', port: Number(portArg), maxBodyBytes: MAX, bodyTimeoutMs: 60000, handle,
