@@ -211,3 +211,121 @@ async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record(
         assert_eq!(lake.rows("SELECT msg, level FROM log_entries ORDER BY time", None).await, expected, "jit {jit}");
     }
 }
+
+/// Long runs of fixed-size events are read by each view's fast path, straight from the objects
+/// buffer; the first event of each descriptor, variable-size events and skipped records go through
+/// the walk. Rows must be the walk's: 300 descriptors whose ids share the 64 cache slots, runs cut
+/// by other records, level and time filters, and a block that names a missing descriptor late is
+/// dropped whole.
+#[tokio::test]
+async fn fast_path_rows_match_the_events_exactly() {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let Some(url) = test_pg_url().await else { return };
+    let mut lake = TestLake::create(&url).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_log_metadata();
+    let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
+    let future = objects.as_array().unwrap().len() as u8;
+    objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
+    lake.insert_stream(LOG, P, &dm, &cbor_bytes(&objects), &["log"], &[]).await;
+    // Descriptor ids are addresses 8 apart, as a producer's statics are.
+    let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
+    let (level_of, target_of) = (|i: u64| 1 + (i % 6) as u32, |i: u64| format!("t{}", i % 3));
+    let mut d = Queue::default();
+    for t in 0..3 {
+        d.static_string(0, 100 + t, &format!("t{t}"));
+    }
+    d.static_string(0, 3, "main.rs");
+    for i in 0..300 {
+        d.static_string(0, 1000 + i, &format!("m{i}"));
+        d.pod(2, &Pod::default().u64(desc_id(i)).u64(1000 + i).u64(100 + i % 3).u64(3).u64(3).u32(7).u32(level_of(i)).done());
+    }
+    let secs = |n: usize| 0.25 + n as f64 * 1e-4;
+    let mut o = Queue::default();
+    let mut expected = Vec::new();
+    for n in 0..3000usize {
+        let i = (n as u64 * 7919) % 300;
+        if n == 1500 {
+            o.var(1, &Pod::default().u64(desc_id(i)).u64(tick(secs(n))).bytes(&dyn_string(2, "dynamic")).done());
+            expected.push(json!({"msg": "dynamic", "level": level_of(i), "target": target_of(i)}));
+            continue;
+        }
+        if n == 2000 {
+            o.var(future, b"from a newer producer");
+        }
+        o.pod(0, &Pod::default().u64(desc_id(i)).u64(tick(secs(n))).done());
+        expected.push(json!({"msg": format!("m{i}"), "level": level_of(i), "target": target_of(i)}));
+    }
+    let events = o.0.len() / 17;
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000301", LOG, P), (0.0, 0), (1.0, rel(1.0)), events as i32 + 1, 0, &payload(&d.0, &o.0), None).await;
+    // A second block: a long valid run, then an event whose descriptor is not in the block.
+    let mut late = Queue::default();
+    for n in 0..500 {
+        late.pod(0, &Pod::default().u64(desc_id(n % 300)).u64(tick(1.1 + n as f64 * 1e-4)).done());
+    }
+    late.pod(0, &Pod::default().u64(0xdead).u64(tick(1.2)).done());
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000302", LOG, P), (1.0, rel(1.0)), (2.0, rel(2.0)), 501, events as i64 + 1, &payload(&d.0, &late.0), None).await;
+    let in_range: Vec<_> = (0..3000).filter(|&n| (0.4..=0.5).contains(&secs(n))).map(|n| expected[n].clone()).collect();
+    let errors: Vec<_> = expected.iter().filter(|r| r["level"].as_u64().unwrap() <= 2).cloned().collect();
+    for jit in [false, true] {
+        lake.open(jit).await;
+        assert_eq!(lake.rows("SELECT msg, level, target FROM log_entries ORDER BY time", None).await, expected, "jit {jit}");
+        assert_eq!(lake.rows("SELECT msg, level, target FROM log_entries WHERE level <= 2 ORDER BY time", None).await, errors, "jit {jit}");
+        assert_eq!(lake.rows("SELECT msg, level, target FROM log_entries ORDER BY time", Some((0.4, 0.5))).await, in_range, "jit {jit}");
+    }
+}
+
+/// `thread_spans`' fast path: begin and end events of 100 descriptors whose ids share the cache
+/// slots, nested two deep, a named span (read by the walk) in the middle; a later block that names
+/// a missing descriptor is dropped whole, and the spans still open end with the last block read.
+#[tokio::test]
+async fn fast_path_spans_match_the_events_exactly() {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let Some(url) = test_pg_url().await else { return };
+    let mut lake = TestLake::create(&url).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_cpu_metadata();
+    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
+    let mut d = Queue::default();
+    d.static_string(2, 2, "engine").static_string(2, 3, "a.rs").static_string(2, 4, "named");
+    for i in 0..100 {
+        d.static_string(2, 1000 + i, &format!("s{i}"));
+        d.pod(0, &Pod::default().u64(desc_id(i)).u64(1000 + i).u64(2).u64(2).u64(3).u32(i as u32).u32(1).done());
+    }
+    d.pod(1, &Pod::default().u64(0x99).u64(2).u64(2).u64(3).u32(500).u32(1).done());
+    let mut o = Queue::default();
+    let mut expected = Vec::new();
+    // Pair n: an outer span 100 µs long holding an inner one from +20 to +60 µs.
+    let t = |n: u64, us: u64| 0.1 + (n * 100 + us) as f64 * 1e-6;
+    for n in 0..1000u64 {
+        let (a, b) = ((n * 37) % 100, (n * 61 + 7) % 100);
+        o.pod(0, &Pod::default().u64(desc_id(a)).u64(tick(t(n, 0))).done());
+        if n == 500 {
+            o.pod(2, &Pod::default().u64(0x99).u64(4).u32(7).pad(4).u64(tick(t(n, 20))).done());
+            o.pod(3, &Pod::default().u64(0x99).u64(4).u32(7).pad(4).u64(tick(t(n, 60))).done());
+            expected.push(json!({"name": format!("s{a}"), "depth": 0, "line": a, "duration": 100_000}));
+            expected.push(json!({"name": "named", "depth": 1, "line": 500, "duration": 40_000}));
+        } else {
+            o.pod(0, &Pod::default().u64(desc_id(b)).u64(tick(t(n, 20))).done());
+            o.pod(1, &Pod::default().u64(desc_id(b)).u64(tick(t(n, 60))).done());
+            expected.push(json!({"name": format!("s{a}"), "depth": 0, "line": a, "duration": 100_000}));
+            expected.push(json!({"name": format!("s{b}"), "depth": 1, "line": b, "duration": 40_000}));
+        }
+        o.pod(1, &Pod::default().u64(desc_id(a)).u64(tick(t(n, 100))).done());
+    }
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000401", CPU, P), (0.0, 0), (0.5, rel(0.5)), 4000, 0, &payload(&d.0, &o.0), None).await;
+    let mut late = Queue::default();
+    for n in 0..200 {
+        late.pod(0, &Pod::default().u64(desc_id(n % 100)).u64(tick(0.6 + n as f64 * 1e-6)).done());
+    }
+    late.pod(1, &Pod::default().u64(0xdead).u64(tick(0.7)).done());
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000402", CPU, P), (0.5, rel(0.5)), (1.0, rel(1.0)), 201, 4000, &payload(&d.0, &late.0), None).await;
+    for jit in [false, true] {
+        lake.open(jit).await;
+        let sql = format!("SELECT name, depth, line, duration FROM view_instance('thread_spans', '{CPU}') ORDER BY begin, depth");
+        assert_eq!(lake.rows(&sql, None).await, expected, "jit {jit}");
+    }
+}

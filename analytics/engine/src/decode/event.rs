@@ -4,7 +4,7 @@
 
 use super::parser::DependencyMap;
 use super::strings::decode_text;
-use super::udt::{Kind, Udt, UdtTable};
+use super::udt::{CheckPlan, Kind, Udt, UdtTable};
 use super::value::{Object, Value};
 use anyhow::Result;
 use std::borrow::Cow;
@@ -293,6 +293,56 @@ impl<T> TypeMemo<T> {
     fn insert(&mut self, key: usize, t: T) -> usize {
         self.types.push((key, t));
         self.types.len() - 1
+    }
+}
+
+/// What a view's fast path ([`super::try_for_each_object_with`]) works out once per type index
+/// of a stream's objects: the record length, and where the members it reads lie.
+pub struct RunTypes<T> {
+    /// Per type index: 0 not looked at yet, else the record length (type byte included) of a
+    /// type the fast path reads, or 1 for one it does not (no record is one byte long: events
+    /// the fast path reads have members).
+    strides: [usize; 256],
+    layouts: [T; 256],
+}
+
+impl<T: Copy + Default> Default for RunTypes<T> {
+    fn default() -> Self {
+        Self { strides: [0; 256], layouts: [T::default(); 256] }
+    }
+}
+
+impl<T: Copy + Default> RunTypes<T> {
+    /// Between streams: type indexes mean other types.
+    pub fn clear(&mut self) {
+        self.strides = [0; 256];
+    }
+
+    /// The record length and layout of type `type_index`, when the fast path reads its events.
+    /// `learn(udt, ids)` is asked once, only for fixed-size types whose instances the walk checks
+    /// by their dependency ids alone (at byte offsets `ids`); it must return a layout only when
+    /// the fast path checks each of these ids itself. Borrowed: a copied layout was read back
+    /// through the stack, in the chain from one record to the next.
+    #[inline(always)]
+    pub fn get(&mut self, type_index: u8, table: &UdtTable, learn: impl FnOnce(&Udt, &[usize]) -> Option<T>) -> Option<(usize, &T)> {
+        let i = type_index as usize;
+        if self.strides[i] == 0 {
+            self.learn(i, table, learn);
+        }
+        (self.strides[i] > 1).then(|| (self.strides[i], &self.layouts[i]))
+    }
+
+    #[cold]
+    fn learn(&mut self, i: usize, table: &UdtTable, learn: impl FnOnce(&Udt, &[usize]) -> Option<T>) {
+        let layout = table.udts.get(i).filter(|u| u.size > 0 && !u.is_reference).and_then(|u| match &u.check {
+            CheckPlan::Ids(ids) => learn(u, ids),
+            CheckPlan::Walk => None,
+        });
+        self.strides[i] = 1;
+        if let Some(l) = layout {
+            self.layouts[i] = l;
+            self.strides[i] = 1 + table.udts[i].size;
+        }
     }
 }
 

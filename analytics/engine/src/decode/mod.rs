@@ -10,8 +10,8 @@ mod strings;
 mod udt;
 mod value;
 
-pub use event::{EventRef, MemberIndex, PodRef, TypeMemo, ValueRef, WordAt};
-pub use parser::{id_slot, try_for_each_object, try_parse_pod, try_read_dependencies, DependencyMap};
+pub use event::{EventRef, MemberIndex, PodRef, RunTypes, TypeMemo, ValueRef, WordAt};
+pub use parser::{id_slot, try_for_each_object, try_for_each_object_with, try_parse_pod, try_read_dependencies, DependencyMap, Taken};
 pub use payload::{try_decode_payload, try_lz4_frame_decompress, BlockBuffers};
 pub use udt::{CheckPlan, Kind, Member, Udt, UdtTable};
 pub use value::{Object, Value, PROPERTY_SET};
@@ -71,6 +71,17 @@ impl Block {
         f: impl FnMut(usize, &EventRef<'a>) -> Result<()>,
     ) -> Result<()> {
         try_for_each_object(&self.buffers.objects, &types.objects, &self.deps, f).context("reading objects")
+    }
+
+    /// [`Block::try_for_each_event`] with a view's fast path and state ([`try_for_each_object_with`]).
+    pub fn try_for_each_event_with<'a, S>(
+        &'a self,
+        types: &'a StreamTypes,
+        state: &mut S,
+        f: impl FnMut(usize, &EventRef<'a>, &mut S) -> Result<()>,
+        run: impl FnMut(usize, &'a [u8], &mut S) -> Taken,
+    ) -> Result<()> {
+        try_for_each_object_with(&self.buffers.objects, &types.objects, &self.deps, state, f, run).context("reading objects")
     }
 }
 

@@ -33,16 +33,32 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Walks `index:u8 [size:u32] body` records, calling `f(record_index, udt, body)`.
-fn try_for_each_record<'a>(
+/// Records a view's fast path read on its own (see [`try_for_each_object_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+/// Walks `index:u8 [size:u32] body` records, calling `f(record_index, udt, body, state)`. Before
+/// each record, `run(record_index, rest, state)` may take records from the start of the rest.
+fn try_for_each_record<'a, S>(
     buf: &'a [u8],
     table: &'a UdtTable,
     queue: &str,
-    mut f: impl FnMut(usize, &'a Udt, &'a [u8]) -> Result<()>,
+    state: &mut S,
+    mut run: impl FnMut(usize, &'a [u8], &mut S) -> Taken,
+    mut f: impl FnMut(usize, &'a Udt, &'a [u8], &mut S) -> Result<()>,
 ) -> Result<()> {
     let mut r = Reader::new(buf);
     let mut index = 0usize;
     while !r.is_empty() {
+        let taken = run(index, r.peek_rest(), state);
+        if taken.records > 0 {
+            r.try_take(taken.bytes, "records a view read")?;
+            index += taken.records;
+            continue;
+        }
         let at = r.position();
         let type_index = r.try_u8("type index")? as usize;
         let udt = table.udts.get(type_index).ok_or_else(|| {
@@ -53,7 +69,7 @@ fn try_for_each_record<'a>(
         })?;
         let size = if udt.size > 0 { udt.size } else { r.try_u32("record size")? as usize };
         let body = r.try_take_with(size, || format!("{} #{index} of the {queue} buffer", udt.name))?;
-        f(index, udt, body).with_context(|| format!("{} #{index} at offset {at} of the {queue} buffer", udt.name))?;
+        f(index, udt, body, state).with_context(|| format!("{} #{index} at offset {at} of the {queue} buffer", udt.name))?;
         index += 1;
     }
     Ok(())
@@ -153,7 +169,7 @@ impl<'a> PodRef<'a> {
 /// Parses the dependencies buffer of a block. Definitions must come before their uses.
 pub fn try_read_dependencies(buf: &[u8], table: &UdtTable) -> Result<DependencyMap> {
     let mut deps = DependencyMap::default();
-    try_for_each_record(buf, table, "dependencies", |_, udt, body| {
+    try_for_each_record(buf, table, "dependencies", &mut (), |_, _, _| Taken::default(), |_, udt, body, _| {
         let (id, value) = read_dependency(table, udt, body, &deps)?;
         if deps.insert(id, value).is_some() {
             bail!("duplicate dependency id {id:#x}");
@@ -256,13 +272,30 @@ pub fn try_for_each_object<'a>(
     deps: &'a DependencyMap,
     mut f: impl FnMut(usize, &EventRef<'a>) -> Result<()>,
 ) -> Result<()> {
+    try_for_each_object_with(buf, table, deps, &mut (), |i, e, _| f(i, e), |_, _, _| Taken::default())
+}
+
+/// [`try_for_each_object`] with a view's fast path and its state. Before each record,
+/// `run(index_in_block, rest, state)` may read records from the start of `rest` (`index:u8 body`)
+/// on its own, and says how many it took and their bytes; the walk goes on after them.
+///
+/// `run` must only take what the walk would accept: events of fixed-size types whose check plan
+/// is [`CheckPlan::Ids`], each of whose ids a walked event of this block has already resolved.
+pub fn try_for_each_object_with<'a, S>(
+    buf: &'a [u8],
+    table: &'a UdtTable,
+    deps: &'a DependencyMap,
+    state: &mut S,
+    mut f: impl FnMut(usize, &EventRef<'a>, &mut S) -> Result<()>,
+    run: impl FnMut(usize, &'a [u8], &mut S) -> Taken,
+) -> Result<()> {
     let mut seen = SeenIds::default();
     // One event value serves every fixed-size event: only its type and window are rewritten, in
     // place. A fresh `EventRef` per event (an enum as large as its biggest body) was copied through
     // the stack with wide loads stalled on the narrow stores just made: most of the walk's time.
     let mut pod_event: Option<EventRef<'a>> = None;
     // Inlined down to the view's code: a call per event cost more than the event (measured).
-    try_for_each_record(buf, table, "objects", #[inline(always)] |index, udt, body| {
+    try_for_each_record(buf, table, "objects", state, run, #[inline(always)] |index, udt, body, state| {
         let body = if udt.size > 0 {
             if let CheckPlan::Ids(ids) = &udt.check {
                 let id_at = |o: usize| u64::from_le_bytes(body[o..o + 8].try_into().unwrap());
@@ -283,7 +316,7 @@ pub fn try_for_each_object<'a>(
                         }
                         None => pod_event.insert(EventRef { udt, body: EventBody::Pod(PodRef { table, udt, window: body, deps }) }),
                     };
-                    return f(index, event);
+                    return f(index, event, state);
                 }
             }
             // The walk: for types that need it, and to name what is wrong with this instance.
@@ -298,7 +331,7 @@ pub fn try_for_each_object<'a>(
                 None => return Ok(()),
             }
         };
-        f(index, &EventRef { udt, body })
+        f(index, &EventRef { udt, body }, state)
     })
 }
 

@@ -82,6 +82,12 @@ impl<'a> Reader<'a> {
         Ok(self.try_u64(what)? as i64)
     }
 
+    /// The unread rest, left unread.
+    #[inline(always)]
+    pub fn peek_rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
     /// The rest of the buffer.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.rest)

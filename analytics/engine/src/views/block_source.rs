@@ -1,7 +1,7 @@
 //! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
 
 use super::{Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{Block, EventRef, StreamTypes};
+use crate::decode::{Block, EventRef, StreamTypes, Taken};
 use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
 use crate::store::fetch_block_payload;
 use crate::time::TickConverter;
@@ -189,16 +189,28 @@ impl<T> Rollback for Vec<T> {
 /// within a block, and a block's first record is not always an event a view sees).
 pub fn decode_block_into<R: Rollback>(
     sb: &StreamBlocks,
+    block: &(BlockRow, bytes::Bytes),
+    out: &mut R,
+    f: impl FnMut(usize, &EventRef, &mut R),
+) {
+    decode_block_with(sb, block, out, f, |_, _, _| Taken::default());
+}
+
+/// [`decode_block_into`] with the view's fast path `run` (see [`crate::decode::try_for_each_object_with`]):
+/// it reads runs of events straight from the objects buffer into `out`.
+pub fn decode_block_with<R: Rollback>(
+    sb: &StreamBlocks,
     (block, payload): &(BlockRow, bytes::Bytes),
     out: &mut R,
     mut f: impl FnMut(usize, &EventRef, &mut R),
+    run: impl FnMut(usize, &[u8], &mut R) -> Taken,
 ) {
     let mark = out.len();
     let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
-        b.try_for_each_event(&sb.types, #[inline(always)] |i, e| {
+        b.try_for_each_event_with(&sb.types, out, #[inline(always)] |i, e, out| {
             f(i, e, out);
             Ok(())
-        })
+        }, run)
     });
     if let Err(e) = walked {
         out.truncate(mark);

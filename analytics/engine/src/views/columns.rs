@@ -60,6 +60,11 @@ impl DictBuilder {
         self.keys.push(key);
     }
 
+    /// Room for `rows` more keys, appended through the [`Tail`].
+    pub fn keys_tail(&mut self, rows: usize) -> Tail<'_, i32> {
+        Tail::new(&mut self.keys, rows)
+    }
+
     /// Drops the rows past `len` (the values they used stay, unreferenced).
     pub fn truncate(&mut self, len: usize) {
         self.keys.truncate(len);
@@ -112,9 +117,53 @@ impl ChunkedText {
         Self { chunks, len: s.len() }
     }
 
+    /// Bytes an append writes, padding included.
+    pub fn room(&self) -> usize {
+        self.chunks.len() * 16
+    }
+
     #[cfg(test)]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.chunks.as_flattened()[..self.len]).expect("built from a &str")
+    }
+}
+
+/// A vector's reserved room, filled row after row by a tight loop: its length, end and address
+/// stay in registers until the tail is dropped ([`Vec::push`] reloads and stores the length
+/// per row, through memory, once per column).
+pub struct Tail<'a, T> {
+    vec: &'a mut Vec<T>,
+    at: *mut T,
+    len: usize,
+    cap: usize,
+}
+
+impl<'a, T> Tail<'a, T> {
+    pub fn new(vec: &'a mut Vec<T>, room: usize) -> Self {
+        vec.reserve(room);
+        let (len, cap) = (vec.len(), vec.capacity());
+        let at = vec.as_mut_ptr();
+        Self { vec, at, len, cap }
+    }
+
+    /// Room left.
+    pub fn room(&self) -> usize {
+        self.cap - self.len
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, v: T) {
+        assert!(self.len < self.cap, "a tail is filled past the room reserved for it");
+        // SAFETY: `len < cap`, and nothing else touches the vector while the tail borrows it.
+        unsafe { self.at.add(self.len).write(v) };
+        self.len += 1;
+    }
+}
+
+impl<T> Drop for Tail<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: every element below `len` was written by `push` (or was there before).
+        unsafe { self.vec.set_len(self.len) }
     }
 }
 
@@ -163,6 +212,12 @@ impl TextColumn {
         self.offsets.reserve(rows);
     }
 
+    /// Room for `rows` more rows of at most `room` bytes each ([`ChunkedText::room`]), appended
+    /// through the [`TextTail`].
+    pub fn tail(&mut self, rows: usize, room: usize) -> TextTail<'_> {
+        TextTail { bytes: Tail::new(&mut self.bytes, rows.saturating_mul(room)), offsets: Tail::new(&mut self.offsets, rows) }
+    }
+
     pub fn truncate(&mut self, len: usize) {
         self.offsets.truncate(len + 1);
         self.bytes.truncate(self.offsets[self.offsets.len() - 1] as usize);
@@ -173,6 +228,32 @@ impl TextColumn {
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
         // SAFETY: offsets start at 0 and grow with each `&str` appended, which is valid UTF-8.
         unsafe { datafusion::arrow::array::StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), None) }
+    }
+}
+
+/// [`Tail`]s of a [`TextColumn`], for [`ChunkedText`] rows.
+pub struct TextTail<'a> {
+    bytes: Tail<'a, u8>,
+    offsets: Tail<'a, i32>,
+}
+
+impl TextTail<'_> {
+    #[inline(always)]
+    pub fn push_chunked(&mut self, t: &ChunkedText) {
+        let b = &mut self.bytes;
+        assert!(b.room() >= t.room(), "a text tail is filled past the room reserved for it");
+        // SAFETY: the room covers every chunk; the length then covers the text's own bytes only,
+        // all written just now (the padding past them stays spare).
+        unsafe {
+            let dst = b.at.add(b.len).cast::<[u8; 16]>();
+            // Most messages fit one chunk: one move, and a loop only for longer ones.
+            dst.write_unaligned(t.chunks[0]);
+            for i in 1..t.chunks.len() {
+                dst.add(i).write_unaligned(t.chunks[i]);
+            }
+        }
+        b.len += t.len;
+        self.offsets.push(i32::try_from(b.len).expect("a text column holds at most 2 GiB"));
     }
 }
 

@@ -1,9 +1,9 @@
 //! `log_entries`: one row per log event of `log` streams.
 
-use super::block_source::{batches_from_blocks, decode_block_into, StreamBlocks};
-use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, TextColumn, ViewColumns};
+use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
+use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, Tail, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{id_slot, EventRef, MemberIndex, Object, TypeMemo, WordAt};
+use crate::decode::{id_slot, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -75,8 +75,7 @@ impl LogReader {
     /// reference to its call-site descriptor, so every other column comes from the descriptor.
     #[inline(always)]
     fn read_static(&mut self, e: &EventRef) -> Option<(i64, u64)> {
-        let event = &mut self.event;
-        let &(time, desc) = self.layouts.get(e, |e| static_layout(event, e)).as_ref()?;
+        let &(time, desc) = self.layouts.get(e, static_layout).as_ref()?;
         Some((e.word(time)? as i64, e.word(desc)?))
     }
 
@@ -105,14 +104,51 @@ impl LogReader {
     }
 }
 
-/// Where a static log event type keeps its time and descriptor id, if its events are static logs.
-fn static_layout(event: &mut MemberIndex<6>, e: &EventRef) -> Option<(WordAt, WordAt)> {
-    let [Some(time), Some(desc), None, None, None, None] = event.of(e) else { return None };
-    let is_reference = |i: usize| e.udt.members.get(i).is_some_and(|m| m.is_reference);
-    if is_reference(time) || !is_reference(desc) {
+/// The time and descriptor members of a static log event type: one whose only members a row
+/// reads are its time and a reference to its call-site descriptor, so every other column comes
+/// from the descriptor. (Variable-size types list no members.)
+fn static_members(udt: &Udt) -> Option<(usize, usize)> {
+    if ["msg", "level", "target", "properties"].iter().any(|n| udt.member_index(n).is_some()) {
         return None;
     }
+    let (time, desc) = (udt.member_index("time")?, udt.member_index("desc")?);
+    (!udt.members[time].is_reference && udt.members[desc].is_reference).then_some((time, desc))
+}
+
+/// Where a static log event type keeps its time and descriptor id, if its events are static logs.
+fn static_layout(e: &EventRef) -> Option<(WordAt, WordAt)> {
+    let (time, desc) = static_members(e.udt)?;
     Some((e.word_at(time)?, e.word_at(desc)?))
+}
+
+/// Where a static log event type keeps its time and descriptor id, for the fast path: when the
+/// walk's check of one of its events is that its descriptor id is a dependency of the block.
+#[derive(Clone, Copy, Default)]
+struct StaticType {
+    time: usize,
+    desc: usize,
+}
+
+fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
+    let (time, desc) = static_members(udt).map(|(t, d)| (&udt.members[t], &udt.members[d]))?;
+    let time_ok = time.size == 8 && matches!(time.kind, Kind::U64 | Kind::I64);
+    (time_ok && ids == [desc.offset]).then_some(StaticType { time: time.offset, desc: desc.offset })
+}
+
+/// The rows being built and what the fast path shares with the walk.
+#[derive(Default)]
+struct LogBuild {
+    rows: EventRows<LogColumns>,
+    descriptors: DescriptorRows,
+}
+
+impl Rollback for LogBuild {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.rows.truncate(len)
+    }
 }
 
 /// What a static log event's row takes from its descriptor, found once per descriptor and block.
@@ -131,11 +167,13 @@ struct DescriptorRows {
     rows: Vec<(u64, DescriptorRow)>,
     /// Every row by id, for the descriptors whose slot another one took.
     index: HashMap<u64, usize, ahash::RandomState>,
+    /// The most text bytes one of their rows appends ([`ChunkedText::room`]).
+    max_text_room: usize,
 }
 
 impl Default for DescriptorRows {
     fn default() -> Self {
-        Self { slots: [u32::MAX; 64], rows: Vec::new(), index: HashMap::default() }
+        Self { slots: [u32::MAX; 64], rows: Vec::new(), index: HashMap::default(), max_text_room: 0 }
     }
 }
 
@@ -144,6 +182,7 @@ impl DescriptorRows {
         self.slots = [u32::MAX; 64];
         self.rows.clear();
         self.index.clear();
+        self.max_text_room = 0;
     }
 
     #[inline]
@@ -157,6 +196,7 @@ impl DescriptorRows {
 
     /// The slot keeps the latest descriptor that hashed to it; the others are found by the map.
     fn insert(&mut self, id: u64, row: DescriptorRow) -> &DescriptorRow {
+        self.max_text_room = self.max_text_room.max(row.msg.room());
         self.slots[id_slot(id)] = self.rows.len() as u32;
         self.index.insert(id, self.rows.len());
         self.rows.push((id, row));
@@ -202,41 +242,38 @@ impl View for LogEntriesView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut rows = EventRows::<LogColumns>::default();
+        let mut build = LogBuild::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
+        let mut fast = RunTypes::<StaticType>::default();
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
-        let mut descriptors = DescriptorRows::default();
-        let no_properties = rows.properties.intern("{}");
+        let no_properties = build.rows.properties.intern("{}");
         if filter.is_empty() {
-            rows.reserve_events(streams);
+            build.rows.reserve_events(streams);
         }
         for sb in streams {
             reader.clear();
+            fast.clear();
             let p = &sb.process;
             for b in &sb.blocks {
                 props_json.clear();
-                descriptors.clear();
-                rows.start_block(p, &b.0);
-                decode_block_into(sb, b, &mut rows, #[inline(always)] |_, e, rows| {
+                build.descriptors.clear();
+                build.rows.start_block(p, &b.0);
+                decode_block_with(sb, b, &mut build, #[inline(always)] |_, e, build| {
+                    let rows = &mut build.rows;
                     if let Some((ticks, desc)) = reader.read_static(e) {
-                        let row = match descriptors.get(desc) {
+                        let row = match build.descriptors.get(desc) {
                             Some(row) => row,
                             None => {
                                 let Some((_, lvl, tgt, text, _)) = reader.read(e) else { return };
                                 let pass = want_level.pass(lvl as i64) && want_target.pass(&tgt);
-                                descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: ChunkedText::new(&text), pass })
+                                build.descriptors.insert(desc, DescriptorRow { level: lvl, target: rows.view.target.intern(&tgt), msg: ChunkedText::new(&text), pass })
                             }
                         };
                         let t = sb.converter.ticks_to_ns(ticks);
-                        if !row.pass || range.is_some_and(|r| !r.contains(t)) {
-                            return;
+                        if row.pass && range.is_none_or(|r| r.contains(t)) {
+                            rows.push_static(t, row, no_properties);
                         }
-                        rows.time.push(t);
-                        rows.view.target.append_key(row.target);
-                        rows.view.level.push(row.level);
-                        rows.view.msg.push_chunked(&row.msg);
-                        rows.properties.append_key(no_properties);
                         return;
                     }
                     let Some((ticks, lvl, tgt, text, props)) = reader.read(e) else { return };
@@ -252,10 +289,67 @@ impl View for LogEntriesView {
                     rows.view.level.push(lvl);
                     rows.view.msg.push(&text);
                     rows.properties.append_value(props_json.get(props));
-                });
+                }, #[inline(always)] |_, records, build| build.static_run(records, &mut fast, &sb.types.objects, sb, range, no_properties));
             }
         }
-        rows.finish(self.schema())
+        build.rows.finish(self.schema())
+    }
+}
+
+impl EventRows<LogColumns> {
+    /// A static log event's row: its time, the rest from its descriptor.
+    #[inline(always)]
+    fn push_static(&mut self, t: i64, row: &DescriptorRow, no_properties: i32) {
+        self.time.push(t);
+        self.view.target.append_key(row.target);
+        self.view.level.push(row.level);
+        self.view.msg.push_chunked(&row.msg);
+        self.properties.append_key(no_properties);
+    }
+}
+
+impl LogBuild {
+    /// The fast path: static log events read straight from the objects buffer, as long as each
+    /// one's type is a static log type and its descriptor already has a row in this block (the
+    /// walk resolved it). The first event of each descriptor goes through the walk.
+    #[inline(always)]
+    fn static_run(
+        &mut self,
+        records: &[u8],
+        fast: &mut RunTypes<StaticType>,
+        table: &UdtTable,
+        sb: &StreamBlocks,
+        range: Option<TimeRange>,
+        no_properties: i32,
+    ) -> Taken {
+        let Some(&first) = records.first() else { return Taken::default() };
+        let Some((stride, _)) = fast.get(first, table, static_type) else { return Taken::default() };
+        // The run takes records of one length, so the next record's place does not wait on this
+        // one's type (a load, then its layout: most of an event's time when it did).
+        let room = records.len() / stride;
+        let rows = &mut self.rows;
+        let mut time = Tail::new(&mut rows.time, room);
+        let mut target = rows.view.target.keys_tail(room);
+        let mut level = Tail::new(&mut rows.view.level, room);
+        let mut msg = rows.view.msg.tail(room, self.descriptors.max_text_room);
+        let mut properties = rows.properties.keys_tail(room);
+        let mut at = 0;
+        while let Some(record) = records.get(at..at + stride) {
+            let Some((_, t)) = fast.get(record[0], table, static_type).filter(|&(s, _)| s == stride) else { break };
+            let word = |o: usize| u64::from_le_bytes(record[1 + o..9 + o].try_into().expect("8 bytes"));
+            let Some(row) = self.descriptors.get(word(t.desc)) else { break };
+            let ns = sb.converter.ticks_to_ns(word(t.time) as i64);
+            if row.pass && range.is_none_or(|r| r.contains(ns)) {
+                time.push(ns);
+                target.push(row.target);
+                level.push(row.level);
+                msg.push_chunked(&row.msg);
+                properties.push(no_properties);
+            }
+            at += stride;
+        }
+        let records_taken = at / stride;
+        Taken { records: records_taken, bytes: at }
     }
 }
 

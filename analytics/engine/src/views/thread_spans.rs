@@ -1,11 +1,11 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
-use super::block_source::{decode_block_into, load_stream_blocks, split_for_cores, StreamBlocks};
-use super::columns::{dict, ts, ts_array, CallSite};
+use super::block_source::{decode_block_with, load_stream_blocks, split_for_cores, Rollback, StreamBlocks};
+use super::columns::{dict, ts, ts_array, CallSite, Tail};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
-use crate::decode::{id_slot, EventRef, TypeMemo, WordAt};
+use crate::decode::{id_slot, EventRef, Kind, RunTypes, Taken, TypeMemo, Udt, WordAt};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -147,9 +147,19 @@ struct SpanType {
     desc: Option<WordAt>,
 }
 
+/// Begin (1), end (2) or neither (0), by the event type's name.
+fn span_kind(type_name: &str) -> u8 {
+    if type_name.starts_with("BeginThread") {
+        1
+    } else if type_name.starts_with("EndThread") {
+        2
+    } else {
+        0
+    }
+}
+
 fn span_type(e: &EventRef) -> SpanType {
-    let name = e.type_name();
-    let kind = if name.starts_with("BeginThread") { 1 } else if name.starts_with("EndThread") { 2 } else { 0 };
+    let kind = span_kind(e.type_name());
     let word = |member: &str, reference: bool| {
         let i = e.member_index(member)?;
         e.udt.members.get(i).filter(|m| m.is_reference == reference)?;
@@ -194,20 +204,79 @@ impl SiteByDesc {
 /// Blocks decoded per round, per core: bounds the memory of the reduced events.
 const BLOCKS_PER_CORE_ROUND: usize = 4;
 
+/// Where a begin or end event type with a descriptor keeps its time and descriptor id, for the
+/// fast path: when the walk's check of one is that its descriptor id is a dependency of the block.
+#[derive(Clone, Copy, Default)]
+struct FastSpanType {
+    begin: bool,
+    time: usize,
+    desc: usize,
+}
+
+fn fast_span_type(udt: &Udt, ids: &[usize]) -> Option<FastSpanType> {
+    let begin = match span_kind(&udt.name) {
+        0 => return None,
+        kind => kind == 1,
+    };
+    let named = |n: &str| udt.member_index(n).map(|i| &udt.members[i]);
+    let (time, desc) = (named("time")?, named("thread_span_desc")?);
+    let time_ok = !time.is_reference && time.size == 8 && matches!(time.kind, Kind::U64 | Kind::I64);
+    (time_ok && desc.is_reference && ids == [desc.offset]).then_some(FastSpanType { begin, time: time.offset, desc: desc.offset })
+}
+
+/// The reduced events of a round's blocks and what the fast path shares with the walk.
+struct SpanBuild {
+    events: Vec<StackEvent>,
+    /// Descriptor id -> site, valid within one block (ids are per block).
+    by_desc: SiteByDesc,
+}
+
+impl Rollback for SpanBuild {
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.events.truncate(len)
+    }
+}
+
+impl SpanBuild {
+    /// The fast path: begin and end events read straight from the objects buffer, as long as
+    /// their records have one length and their descriptor has a site in this block (the walk
+    /// resolved it). The first event of each descriptor goes through the walk.
+    #[inline(always)]
+    fn run(&mut self, index: usize, records: &[u8], fast: &mut RunTypes<FastSpanType>, sb: &StreamBlocks, object_offset: i64) -> Taken {
+        let table = &sb.types.objects;
+        let Some(&first) = records.first() else { return Taken::default() };
+        let Some((stride, _)) = fast.get(first, table, fast_span_type) else { return Taken::default() };
+        let mut events = Tail::new(&mut self.events, records.len() / stride);
+        let (mut at, mut object) = (0, object_offset + index as i64);
+        while let Some(record) = records.get(at..at + stride) {
+            let Some((_, t)) = fast.get(record[0], table, fast_span_type).filter(|&(s, _)| s == stride) else { break };
+            let word = |o: usize| u64::from_le_bytes(record[1 + o..9 + o].try_into().expect("8 bytes"));
+            let Some(site) = self.by_desc.get(word(t.desc)) else { break };
+            events.push(StackEvent { object, time: sb.converter.ticks_to_ns(word(t.time) as i64), site, begin: t.begin });
+            at += stride;
+            object += 1;
+        }
+        Taken { records: at / stride, bytes: at }
+    }
+}
+
 /// The begin/end events of `blocks` (in order), with their call sites interned in `sites`. This is
 /// the expensive part (decompression, checks, descriptors), done for several block ranges at once.
-fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites, mut out: Vec<StackEvent>) -> Vec<StackEvent> {
-    out.clear();
-    out.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
+fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites, mut events: Vec<StackEvent>) -> Vec<StackEvent> {
+    events.clear();
+    events.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
+    let mut build = SpanBuild { events, by_desc: SiteByDesc::default() };
     // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
     // where its time and descriptor id lie. A stream has few types, a block mostly one or two.
     let mut types = TypeMemo::<SpanType>::default();
-    // Descriptor id -> site, valid within one block (ids are per block).
-    let mut by_desc = SiteByDesc::default();
+    let mut fast = RunTypes::<FastSpanType>::default();
     for b in blocks {
-        by_desc.clear();
+        build.by_desc.clear();
         let block = &b.0;
-        decode_block_into(sb, b, &mut out, #[inline(always)] |index, e, out| {
+        decode_block_with(sb, b, &mut build, #[inline(always)] |index, e, build| {
             let ty = types.get(e, span_type);
             if ty.kind == 0 {
                 return;
@@ -216,7 +285,7 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
                 return;
             };
             let desc = ty.desc.and_then(|at| e.word(at));
-            let site = match desc.and_then(|d| by_desc.get(d)) {
+            let site = match desc.and_then(|d| build.by_desc.get(d)) {
                 Some(site) => site,
                 None => {
                     let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
@@ -224,15 +293,15 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
                     };
                     let site = sites.intern(site);
                     if let Some(d) = desc {
-                        by_desc.insert(d, site);
+                        build.by_desc.insert(d, site);
                     }
                     site
                 }
             };
-            out.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
-        });
+            build.events.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
+        }, #[inline(always)] |index, records, build| build.run(index, records, &mut fast, sb, block.object_offset));
     }
-    out
+    build.events
 }
 
 /// A part of a round of blocks: decoded already, or decoding on its own thread.
