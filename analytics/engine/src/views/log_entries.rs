@@ -348,8 +348,7 @@ impl LogBuild {
             }
             at += stride;
         }
-        let records_taken = at / stride;
-        Taken { records: records_taken, bytes: at }
+        Taken { records: at / stride, bytes: at }
     }
 }
 
