@@ -173,16 +173,8 @@ async fn bad_sql_and_bad_instances_give_the_engines_message_and_do_not_break_lat
 /// descriptor remembered from the block before: here both blocks use id 0x10 for different calls.
 #[tokio::test]
 async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record() {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let Some(url) = test_pg_url().await else { return };
-    let mut lake = TestLake::create(&url).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_log_metadata();
-    let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
-    let future = objects.as_array().unwrap().len() as u8;
-    objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
-    lake.insert_stream(LOG, P, &dm, &cbor_bytes(&objects), &["log"], &[]).await;
+    let Some((mut lake, future)) = lake_with_a_log_stream_of_a_newer_producer().await else { return };
     let block = |msg: &str, level: u32, skipped_first: bool, secs: f64| {
         let mut d = Queue::default();
         d.static_string(0, 1, msg).static_string(0, 2, "app").static_string(0, 3, "main.rs");
@@ -219,16 +211,8 @@ async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record(
 /// dropped whole.
 #[tokio::test]
 async fn fast_path_rows_match_the_events_exactly() {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let Some(url) = test_pg_url().await else { return };
-    let mut lake = TestLake::create(&url).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_log_metadata();
-    let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
-    let future = objects.as_array().unwrap().len() as u8;
-    objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
-    lake.insert_stream(LOG, P, &dm, &cbor_bytes(&objects), &["log"], &[]).await;
+    let Some((mut lake, future)) = lake_with_a_log_stream_of_a_newer_producer().await else { return };
     // Descriptor ids are addresses 8 apart, as a producer's statics are.
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let (level_of, target_of) = (|i: u64| 1 + (i % 6) as u32, |i: u64| format!("t{}", i % 3));
@@ -328,4 +312,19 @@ async fn fast_path_spans_match_the_events_exactly() {
         let sql = format!("SELECT name, depth, line, duration FROM view_instance('thread_spans', '{CPU}') ORDER BY begin, depth");
         assert_eq!(lake.rows(&sql, None).await, expected, "jit {jit}");
     }
+}
+
+/// A lake with process `P` and log stream `LOG`, whose objects metadata ends with a variable-size
+/// type this reader does not know (its index is returned): the walk skips its records.
+async fn lake_with_a_log_stream_of_a_newer_producer() -> Option<(common::lake::TestLake, u8)> {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let lake = TestLake::create(&test_pg_url().await?).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_log_metadata();
+    let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
+    let future = objects.as_array().unwrap().len() as u8;
+    objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
+    lake.insert_stream(LOG, P, &dm, &cbor_bytes(&objects), &["log"], &[]).await;
+    Some((lake, future))
 }
