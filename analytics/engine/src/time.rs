@@ -43,6 +43,9 @@ pub struct TickConverter {
     frequency: f64,
     /// `1e9 / frequency`: a multiply per event instead of a division.
     ns_per_tick: f64,
+    /// Deltas up to this size (either sign) convert without saturating anywhere: one compare per
+    /// event instead of the checks of a saturating cast and a saturating add.
+    safe_delta: u64,
 }
 
 impl TickConverter {
@@ -60,17 +63,28 @@ impl TickConverter {
                 _ => 1e9,
             }
         };
-        Self { start_ns, start_ticks, frequency, ns_per_tick: 1e9 / frequency }
+        let ns_per_tick = 1e9 / frequency;
+        // |ns| stays below 2^62 and start_ns + ns within i64 (start_ns is a wall-clock time: far
+        // from the ends of the range), with a margin for the float rounding.
+        let max_ns = (1u64 << 62).min(i64::MAX.unsigned_abs().saturating_sub(start_ns.unsigned_abs())) as f64 / 2.0;
+        let safe_delta = if ns_per_tick.is_finite() && ns_per_tick > 0.0 { (max_ns / ns_per_tick) as u64 } else { 0 };
+        Self { start_ns, start_ticks, frequency, ns_per_tick, safe_delta }
     }
 
     /// Absolute ticks (event `time` members) to UTC nanoseconds.
+    #[inline(always)]
     pub fn ticks_to_ns(&self, ticks: i64) -> i64 {
         self.delta_to_ns(ticks.wrapping_sub(self.start_ticks))
     }
 
     /// Ticks relative to process start (block `begin_ticks`/`end_ticks`) to UTC nanoseconds.
+    #[inline(always)]
     pub fn delta_to_ns(&self, delta: i64) -> i64 {
         let ns = delta as f64 * self.ns_per_tick;
+        if delta.unsigned_abs() <= self.safe_delta {
+            // SAFETY: |ns| + 0.5 < 2^62 fits an i64, and so does the sum (see `safe_delta`).
+            return self.start_ns + unsafe { (ns + 0.5f64.copysign(ns)).to_int_unchecked::<i64>() };
+        }
         // Rounds half away from zero like `f64::round`, without its libm call (once per event).
         self.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
     }
@@ -116,6 +130,23 @@ mod tests {
         let slow = TickConverter::new(DateTime::UNIX_EPOCH, 0, 1, None);
         assert_eq!(slow.ticks_to_ns(i64::MAX), i64::MAX);
         assert_eq!(slow.ticks_to_ns(i64::MIN), i64::MIN);
+        // The fast path's bound: deltas on either side of it, and starts at the ends of time.
+        // Past it, the saturating cast and add: the same rounding, then the ends of the range.
+        let checked = |c: &TickConverter, d: i64| {
+            let ns = d as f64 * c.ns_per_tick;
+            c.start_ns.saturating_add((ns + 0.5f64.copysign(ns)) as i64)
+        };
+        let near = TickConverter::new(start, 0, 3_000_000_000, None);
+        let s = near.safe_delta as i64;
+        for d in [s - 1, s, s + 1, -s, -s - 1, i64::MAX, i64::MIN + 1, i64::MIN] {
+            assert_eq!(near.delta_to_ns(d), checked(&near, d), "{d} ticks at 3 GHz");
+        }
+        for start in [DateTime::<chrono::Utc>::MIN_UTC, DateTime::<chrono::Utc>::MAX_UTC] {
+            let c = TickConverter::new(start, 0, 1_000_000_000, None);
+            for d in [i64::MIN, -1, 0, 1, i64::MAX] {
+                assert_eq!(c.delta_to_ns(d), checked(&c, d), "{d} ticks from {start}");
+            }
+        }
         // Estimated from a block: 1 tick per 4 ns.
         let end = DateTime::from_timestamp(1_700_000_001, 0).unwrap();
         let est = TickConverter::new(start, 0, 0, Some((end, 250_000_000)));
