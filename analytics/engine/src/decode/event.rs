@@ -2,7 +2,7 @@
 //! walking a block allocates nothing per event. Dependencies (strings, descriptors, property
 //! sets) are built once per block and shared by reference.
 
-use super::parser::DependencyMap;
+use super::parser::{DependencyMap, Taken};
 use super::strings::decode_text;
 use super::udt::{CheckPlan, Kind, Udt, UdtTable};
 use super::value::{Object, Value};
@@ -194,9 +194,7 @@ impl<'a> EventRef<'a> {
     /// event of this type: resolved once per type, read per event with [`EventRef::word`].
     pub fn word_at(&self, i: usize) -> Option<WordAt> {
         let EventBody::Pod(p) = &self.body else { return None };
-        let m = p.udt.members.get(i)?;
-        let word = if m.is_reference { m.size >= 8 } else { m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64) };
-        (word && m.offset + 8 <= p.udt.size).then_some(WordAt(m.offset))
+        p.udt.word_offset(i).map(WordAt)
     }
 
     /// The 8 bytes at `at`, resolved by [`EventRef::word_at`] for this event's type.
@@ -332,6 +330,36 @@ impl<T: Copy + Default> RunTypes<T> {
         (self.strides[i] > 1).then(|| (self.strides[i], &self.layouts[i]))
     }
 
+    /// The record length of the first record's type, when the fast path reads it.
+    #[inline(always)]
+    pub fn first_stride(&mut self, records: &[u8], table: &UdtTable, learn: impl FnOnce(&Udt, &[usize]) -> Option<T>) -> Option<usize> {
+        self.get(*records.first()?, table, learn).map(|(stride, _)| stride)
+    }
+
+    /// Takes records from the start of `records` while they are `stride` bytes long, of types the
+    /// fast path reads, and `take(layout, event)` accepts them (`event`: the record after its type
+    /// byte). One length for the whole run, so the next record's place does not wait on this one's
+    /// type (a load, then its layout: most of an event's time when it did).
+    #[inline(always)]
+    pub fn take_run(
+        &mut self,
+        records: &[u8],
+        stride: usize,
+        table: &UdtTable,
+        learn: impl Fn(&Udt, &[usize]) -> Option<T> + Copy,
+        mut take: impl FnMut(&T, &[u8]) -> bool,
+    ) -> Taken {
+        let mut at = 0;
+        while let Some(record) = records.get(at..at + stride) {
+            let Some((_, t)) = self.get(record[0], table, learn).filter(|&(s, _)| s == stride) else { break };
+            if !take(t, &record[1..]) {
+                break;
+            }
+            at += stride;
+        }
+        Taken { records: at / stride, bytes: at }
+    }
+
     #[cold]
     fn learn(&mut self, i: usize, table: &UdtTable, learn: impl FnOnce(&Udt, &[usize]) -> Option<T>) {
         let layout = table.udts.get(i).filter(|u| u.size > 0 && !u.is_reference).and_then(|u| match &u.check {
@@ -344,6 +372,12 @@ impl<T: Copy + Default> RunTypes<T> {
             self.strides[i] = 1 + table.udts[i].size;
         }
     }
+}
+
+/// The little-endian word at `offset` of an event's bytes (a [`Udt::word_offset`]).
+#[inline(always)]
+pub fn le_word(event: &[u8], offset: usize) -> u64 {
+    u64::from_le_bytes(event[offset..offset + 8].try_into().expect("8 bytes"))
 }
 
 /// Member positions of `names`, resolved once per type: views read the same few members of every

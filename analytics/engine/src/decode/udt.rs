@@ -102,6 +102,14 @@ impl Udt {
     pub fn member_index(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| &*m.name == name)
     }
+
+    /// Byte offset of member `i` when it is an 8-byte word read whole: an `u64`/`i64`, or the
+    /// dependency id a reference member starts with.
+    pub fn word_offset(&self, i: usize) -> Option<usize> {
+        let m = self.members.get(i)?;
+        let word = if m.is_reference { m.size >= 8 } else { m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64) };
+        (word && m.offset + 8 <= self.size).then_some(m.offset)
+    }
 }
 
 /// One queue's type table: index order for dispatch, plus a by-name index for nested types.

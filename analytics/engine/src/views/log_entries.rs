@@ -3,7 +3,7 @@
 use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, Tail, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{id_slot, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
+use crate::decode::{id_slot, le_word, EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -130,9 +130,9 @@ struct StaticType {
 }
 
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
-    let (time, desc) = static_members(udt).map(|(t, d)| (&udt.members[t], &udt.members[d]))?;
-    let time_ok = time.size == 8 && matches!(time.kind, Kind::U64 | Kind::I64);
-    (time_ok && ids == [desc.offset]).then_some(StaticType { time: time.offset, desc: desc.offset })
+    let (time, desc) = static_members(udt)?;
+    let (time, desc) = (udt.word_offset(time)?, udt.word_offset(desc)?);
+    (ids == [desc]).then_some(StaticType { time, desc })
 }
 
 /// The rows being built and what the fast path shares with the walk.
@@ -322,10 +322,7 @@ impl LogBuild {
         range: Option<TimeRange>,
         no_properties: i32,
     ) -> Taken {
-        let Some(&first) = records.first() else { return Taken::default() };
-        let Some((stride, _)) = fast.get(first, table, static_type) else { return Taken::default() };
-        // The run takes records of one length, so the next record's place does not wait on this
-        // one's type (a load, then its layout: most of an event's time when it did).
+        let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
         let room = records.len() / stride;
         let rows = &mut self.rows;
         let mut time = Tail::new(&mut rows.time, room);
@@ -333,12 +330,10 @@ impl LogBuild {
         let mut level = Tail::new(&mut rows.view.level, room);
         let mut msg = rows.view.msg.tail(room, self.descriptors.max_text_room);
         let mut properties = rows.properties.keys_tail(room);
-        let mut at = 0;
-        while let Some(record) = records.get(at..at + stride) {
-            let Some((_, t)) = fast.get(record[0], table, static_type).filter(|&(s, _)| s == stride) else { break };
-            let word = |o: usize| u64::from_le_bytes(record[1 + o..9 + o].try_into().expect("8 bytes"));
-            let Some(row) = self.descriptors.get(word(t.desc)) else { break };
-            let ns = sb.converter.ticks_to_ns(word(t.time) as i64);
+        let descriptors = &self.descriptors;
+        fast.take_run(records, stride, table, static_type, |t, event| {
+            let Some(row) = descriptors.get(le_word(event, t.desc)) else { return false };
+            let ns = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
             if row.pass && range.is_none_or(|r| r.contains(ns)) {
                 time.push(ns);
                 target.push(row.target);
@@ -346,9 +341,8 @@ impl LogBuild {
                 msg.push_chunked(&row.msg);
                 properties.push(no_properties);
             }
-            at += stride;
-        }
-        Taken { records: at / stride, bytes: at }
+            true
+        })
     }
 }
 

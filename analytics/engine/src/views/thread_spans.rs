@@ -5,7 +5,7 @@ use super::columns::{dict, ts, ts_array, CallSite, Tail};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
-use crate::decode::{id_slot, EventRef, Kind, RunTypes, Taken, TypeMemo, Udt, WordAt};
+use crate::decode::{id_slot, le_word, EventRef, RunTypes, Taken, TypeMemo, Udt, WordAt};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -218,10 +218,12 @@ fn fast_span_type(udt: &Udt, ids: &[usize]) -> Option<FastSpanType> {
         0 => return None,
         kind => kind == 1,
     };
-    let named = |n: &str| udt.member_index(n).map(|i| &udt.members[i]);
-    let (time, desc) = (named("time")?, named("thread_span_desc")?);
-    let time_ok = !time.is_reference && time.size == 8 && matches!(time.kind, Kind::U64 | Kind::I64);
-    (time_ok && desc.is_reference && ids == [desc.offset]).then_some(FastSpanType { begin, time: time.offset, desc: desc.offset })
+    let (time, desc) = (udt.member_index("time")?, udt.member_index("thread_span_desc")?);
+    if udt.members[time].is_reference || !udt.members[desc].is_reference {
+        return None;
+    }
+    let (time, desc) = (udt.word_offset(time)?, udt.word_offset(desc)?);
+    (ids == [desc]).then_some(FastSpanType { begin, time, desc })
 }
 
 /// The reduced events of a round's blocks and what the fast path shares with the walk.
@@ -247,19 +249,16 @@ impl SpanBuild {
     #[inline(always)]
     fn run(&mut self, index: usize, records: &[u8], fast: &mut RunTypes<FastSpanType>, sb: &StreamBlocks, object_offset: i64) -> Taken {
         let table = &sb.types.objects;
-        let Some(&first) = records.first() else { return Taken::default() };
-        let Some((stride, _)) = fast.get(first, table, fast_span_type) else { return Taken::default() };
+        let Some(stride) = fast.first_stride(records, table, fast_span_type) else { return Taken::default() };
         let mut events = Tail::new(&mut self.events, records.len() / stride);
-        let (mut at, mut object) = (0, object_offset + index as i64);
-        while let Some(record) = records.get(at..at + stride) {
-            let Some((_, t)) = fast.get(record[0], table, fast_span_type).filter(|&(s, _)| s == stride) else { break };
-            let word = |o: usize| u64::from_le_bytes(record[1 + o..9 + o].try_into().expect("8 bytes"));
-            let Some(site) = self.by_desc.get(word(t.desc)) else { break };
-            events.push(StackEvent { object, time: sb.converter.ticks_to_ns(word(t.time) as i64), site, begin: t.begin });
-            at += stride;
+        let by_desc = &self.by_desc;
+        let mut object = object_offset + index as i64;
+        fast.take_run(records, stride, table, fast_span_type, |t, event| {
+            let Some(site) = by_desc.get(le_word(event, t.desc)) else { return false };
+            events.push(StackEvent { object, time: sb.converter.ticks_to_ns(le_word(event, t.time) as i64), site, begin: t.begin });
             object += 1;
-        }
-        Taken { records: at / stride, bytes: at }
+            true
+        })
     }
 }
 
