@@ -314,6 +314,107 @@ async fn fast_path_spans_match_the_events_exactly() {
     }
 }
 
+/// Spans are rebuilt in parts (consecutive blocks, each on its own thread, with its own call
+/// stack) and stitched in order. Spans nested up to 7 deep across 40 blocks, a corrupt block in the
+/// middle of a part (its ends close spans of the block before: all taken back), read whole and for
+/// a time range that starts inside open spans: the rows are those of one call stack run through
+/// the events of the blocks read, from a model written here.
+#[tokio::test]
+async fn spans_rebuilt_in_parts_match_one_call_stack() {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let Some(url) = test_pg_url().await else { return };
+    let mut lake = TestLake::create(&url).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_cpu_metadata();
+    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    let mut d = Queue::default();
+    d.static_string(2, 2, "engine").static_string(2, 3, "a.rs");
+    for i in 0..5 {
+        d.static_string(2, 1000 + i, &format!("s{i}"));
+        d.pod(0, &Pod::default().u64(0x500 + i).u64(1000 + i).u64(2).u64(2).u64(3).u32(i as u32).u32(1).done());
+    }
+    #[derive(Clone, Copy)]
+    struct Ev {
+        object: i64,
+        ns: i64,
+        begin: bool,
+        name: u64,
+    }
+    const PER_BLOCK: usize = 60;
+    const CORRUPT: usize = 17;
+    let ns = |n: usize| 1_000_000 + n as i64 * 10_000;
+    let (mut seed, mut open) = (12345u64, Vec::new());
+    let mut blocks: Vec<(i64, i64, Vec<Ev>)> = Vec::new();
+    let mut object = 0;
+    for b in 0..40 {
+        let mut o = Queue::default();
+        let mut events = Vec::new();
+        for n in b * PER_BLOCK..(b + 1) * PER_BLOCK {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let begin = open.is_empty() || (open.len() < 7 && (seed >> 33) % 2 == 0);
+            let name = if begin { (seed >> 40) % 5 } else { open.pop().unwrap() };
+            if begin {
+                open.push(name);
+            }
+            o.pod(!begin as u8, &Pod::default().u64(0x500 + name).u64(tick(ns(n) as f64 * 1e-9)).done());
+            events.push(Ev { object, ns: ns(n), begin, name });
+            object += 1;
+        }
+        if b == CORRUPT {
+            o.pod(1, &Pod::default().u64(0xdead).u64(tick(ns((b + 1) * PER_BLOCK - 1) as f64 * 1e-9)).done());
+            object += 1;
+        }
+        let (begin, end) = (ns(b * PER_BLOCK) - 2_000, ns((b + 1) * PER_BLOCK - 1) + 2_000);
+        let count = (o.0.len() / 17) as i32;
+        let id = format!("6f0b2b1e-0000-4000-8000-0000000005{b:02x}");
+        let secs = |ns: i64| ns as f64 * 1e-9;
+        lake.insert_block((&id, CPU, P), (secs(begin), begin), (secs(end), end), count, object - count as i64, &payload(&d.0, &o.0), None).await;
+        blocks.push((begin, end, if b == CORRUPT { Vec::new() } else { events }));
+    }
+    // The model: one call stack through the events read. k end events find it empty: k spans
+    // were open when the first block read began, clipped to its begin, outermost first.
+    let model = |read: &[(i64, i64, Vec<Ev>)], range: Option<(i64, i64)>| {
+        let events: Vec<Ev> = read.iter().flat_map(|b| b.2.iter().copied()).collect();
+        let mut depth = 0usize;
+        let orphans: Vec<Ev> = events.iter().filter(|e| if e.begin { depth += 1; false } else if depth == 0 { true } else { depth -= 1; false }).copied().collect();
+        let (start, last_end) = (read[0].0, read[read.len() - 1].1);
+        let mut rows: Vec<(i64, i64, usize, i64, i64, u64)> = Vec::new(); // id, parent, depth, begin, end, name
+        let mut stack: Vec<usize> = Vec::new();
+        for o in orphans.iter().rev() {
+            rows.push((-2 - o.object, stack.last().map_or(-1, |&r| rows[r].0), stack.len(), start.min(o.ns), o.ns, o.name));
+            stack.push(rows.len() - 1);
+        }
+        for e in &events {
+            if e.begin {
+                rows.push((e.object, stack.last().map_or(-1, |&r| rows[r].0), stack.len(), e.ns, i64::MIN, e.name));
+                stack.push(rows.len() - 1);
+            } else {
+                rows[stack.pop().unwrap()].4 = e.ns;
+            }
+        }
+        for r in stack {
+            rows[r].4 = last_end.max(rows[r].3);
+        }
+        rows.sort();
+        rows.into_iter()
+            .filter(|r| range.is_none_or(|(b, e)| r.3 <= e && r.4 >= b))
+            .map(|(id, parent, depth, b, e, name)| json!({"id": id, "parent": parent, "depth": depth, "duration": e - b, "name": format!("s{name}")}))
+            .collect::<Vec<_>>()
+    };
+    let whole = model(&blocks, None);
+    let range = (ns(10 * PER_BLOCK + 30) + 5_000, ns(30 * PER_BLOCK + 30) + 5_000);
+    let in_range = model(&blocks[10..=30], Some(range));
+    assert!(whole.len() > 1000 && whole.iter().any(|r| r["depth"] == 6), "nested spans across blocks");
+    assert!(in_range.iter().any(|r| r["id"].as_i64().unwrap() < -1 && r["depth"].as_u64().unwrap() > 0), "clipped spans inside clipped spans");
+    let sql = format!("SELECT id, parent, depth, duration, name FROM view_instance('thread_spans', '{CPU}') ORDER BY id");
+    for jit in [false, true] {
+        lake.open(jit).await;
+        assert_eq!(lake.rows(&sql, None).await, whole, "jit {jit}");
+        assert_eq!(lake.rows(&sql, Some((range.0 as f64 * 1e-9, range.1 as f64 * 1e-9))).await, in_range, "jit {jit}");
+    }
+}
+
 /// A lake with process `P` and log stream `LOG`, whose objects metadata ends with a variable-size
 /// type this reader does not know (its index is returned): the walk skips its records.
 async fn lake_with_a_log_stream_of_a_newer_producer() -> Option<(common::lake::TestLake, u8)> {

@@ -1,7 +1,7 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
 use super::block_source::{decode_block_with, load_stream_blocks, split_for_cores, Rollback, StreamBlocks};
-use super::columns::{dict, ts, ts_array, CallSite, Tail};
+use super::columns::{dict, ts, ts_array, CallSite};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
@@ -78,6 +78,24 @@ impl Spans {
         self.site.push(site);
     }
 
+    fn reserve(&mut self, n: usize) {
+        self.id.reserve(n);
+        self.parent.reserve(n);
+        self.depth.reserve(n);
+        self.begin.reserve(n);
+        self.end.reserve(n);
+        self.site.reserve(n);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.id.truncate(len);
+        self.parent.truncate(len);
+        self.depth.truncate(len);
+        self.begin.truncate(len);
+        self.end.truncate(len);
+        self.site.truncate(len);
+    }
+
     fn append(&mut self, other: &mut Spans) {
         self.id.append(&mut other.id);
         self.parent.append(&mut other.parent);
@@ -129,14 +147,8 @@ impl CallSites {
     }
 }
 
-/// A begin or end event reduced to what the call stack needs.
-struct StackEvent {
-    object: i64,
-    time: i64,
-    /// Index into the decoding chunk's own [`CallSites`] until merged.
-    site: u32,
-    begin: bool,
-}
+/// The end of a span whose end event is not read yet.
+const UNSET: i64 = i64::MIN;
 
 /// What the call stack needs of an event type: begin (1), end (2) or neither (0), and where an
 /// event's time and descriptor id lie.
@@ -201,7 +213,7 @@ impl SiteByDesc {
     }
 }
 
-/// Blocks decoded per round, per core: bounds the memory of the reduced events.
+/// Blocks decoded per round, per core: bounds the memory of the parts' spans.
 const BLOCKS_PER_CORE_ROUND: usize = 4;
 
 /// Where a begin or end event type with a descriptor keeps its time and descriptor id, for the
@@ -226,56 +238,194 @@ fn fast_span_type(udt: &Udt, ids: &[usize]) -> Option<FastSpanType> {
     (ids == [desc]).then_some(FastSpanType { begin, time, desc })
 }
 
-/// The reduced events of a round's blocks and what the fast path shares with the walk.
-struct SpanBuild {
-    events: Vec<StackEvent>,
+/// An end event that found its part's call stack empty: it closes a span of an earlier part, or
+/// one that began before the first block read.
+#[derive(Clone, Copy)]
+struct Orphan {
+    object: i64,
+    time: i64,
+    site: u32,
+    /// Spans of the part that began before it.
+    after: usize,
+}
+
+/// The spans of a part (consecutive blocks of a stream, decoded on their own thread), rebuilt with
+/// the part's own call stack: depths count from the part's first block and its roots have parent
+/// -1 until [`Stitch::add`] puts them under the spans earlier parts left open.
+#[derive(Default)]
+struct PartSpans {
+    spans: Spans,
+    /// Slots of the spans open, innermost last.
+    open: Vec<usize>,
+    orphans: Vec<Orphan>,
+    /// The part's call sites; spans' `site` indexes them until stitched.
+    sites: CallSites,
     /// Descriptor id -> site, valid within one block (ids are per block).
     by_desc: SiteByDesc,
+    /// `open` and the orphan count when the current block began: what a corrupt block rolls back to.
+    at_block: (Vec<usize>, usize),
 }
 
-impl Rollback for SpanBuild {
-    fn len(&self) -> usize {
-        self.events.len()
+impl PartSpans {
+    fn clear(&mut self) {
+        self.spans.truncate(0);
+        self.open.clear();
+        self.orphans.clear();
+        self.sites = CallSites::default();
     }
-    fn truncate(&mut self, len: usize) {
-        self.events.truncate(len)
-    }
-}
 
-impl SpanBuild {
+    fn start_block(&mut self) {
+        self.by_desc.clear();
+        self.at_block.0.clone_from(&self.open);
+        self.at_block.1 = self.orphans.len();
+    }
+
+    #[inline(always)]
+    fn begin(&mut self, object: i64, time: i64, site: u32) {
+        let parent = self.open.last().map_or(-1, |&slot| self.spans.id[slot]);
+        self.open.push(self.spans.len());
+        self.spans.push(object, parent, self.open.len() as u32 - 1, time, UNSET, site as i32);
+    }
+
+    #[inline(always)]
+    fn end(&mut self, object: i64, time: i64, site: u32) {
+        match self.open.pop() {
+            Some(slot) => self.spans.end[slot] = time,
+            None => self.orphans.push(Orphan { object, time, site, after: self.spans.len() }),
+        }
+    }
+
     /// The fast path: begin and end events read straight from the objects buffer, as long as
-    /// their records have one length and their descriptor has a site in this block (the walk
-    /// resolved it). The first event of each descriptor goes through the walk.
+    /// their records have one length, their descriptor has a site in this block (the walk
+    /// resolved it) and an end has a span to close. Other events go through the walk.
     #[inline(always)]
     fn run(&mut self, index: usize, records: &[u8], fast: &mut RunTypes<FastSpanType>, sb: &StreamBlocks, object_offset: i64) -> Taken {
         let table = &sb.types.objects;
         let Some(stride) = fast.first_stride(records, table, fast_span_type) else { return Taken::default() };
-        let mut events = Tail::new(&mut self.events, records.len() / stride);
-        let by_desc = &self.by_desc;
+        let Self { spans, open, by_desc, .. } = self;
+        let mut spans = SpanTail::new(spans, records.len() / stride);
         let mut object = object_offset + index as i64;
         fast.take_run(records, stride, table, fast_span_type, |t, event| {
             let Some(site) = by_desc.get(le_word(event, t.desc)) else { return false };
-            events.push(StackEvent { object, time: sb.converter.ticks_to_ns(le_word(event, t.time) as i64), site, begin: t.begin });
+            let time = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
+            if t.begin {
+                let parent = open.last().map_or(-1, |&slot| spans.id(slot));
+                open.push(spans.len());
+                spans.push(object, parent, open.len() as u32 - 1, time, site as i32);
+            } else {
+                let Some(slot) = open.pop() else { return false };
+                spans.set_end(slot, time);
+            }
             object += 1;
             true
         })
     }
 }
 
-/// The begin/end events of `blocks` (in order), with their call sites interned in `sites`. This is
-/// the expensive part (decompression, checks, descriptors), done for several block ranges at once.
-fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &mut CallSites, mut events: Vec<StackEvent>) -> Vec<StackEvent> {
-    events.clear();
-    events.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
-    let mut build = SpanBuild { events, by_desc: SiteByDesc::default() };
+impl Rollback for PartSpans {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Back to the start of the current block: its spans dropped, the ones it closed open again
+    /// (the end it gave them is replaced when they close, at the latest by [`Stitch::finish`]).
+    fn truncate(&mut self, len: usize) {
+        self.spans.truncate(len);
+        self.open.clone_from(&self.at_block.0);
+        self.orphans.truncate(self.at_block.1);
+    }
+}
+
+/// Appends to every column of [`Spans`] with one length, kept in a register (see
+/// [`super::columns::Tail`]), within room reserved up front; and sets the end of a span already in.
+struct SpanTail<'a> {
+    spans: &'a mut Spans,
+    len: usize,
+    cap: usize,
+    id: *mut i64,
+    parent: *mut i64,
+    depth: *mut u32,
+    begin: *mut i64,
+    end: *mut i64,
+    site: *mut i32,
+}
+
+impl<'a> SpanTail<'a> {
+    fn new(spans: &'a mut Spans, room: usize) -> Self {
+        spans.reserve(room);
+        let (len, cap) = (spans.len(), spans.len() + room);
+        let (id, parent, depth) = (spans.id.as_mut_ptr(), spans.parent.as_mut_ptr(), spans.depth.as_mut_ptr());
+        let (begin, end, site) = (spans.begin.as_mut_ptr(), spans.end.as_mut_ptr(), spans.site.as_mut_ptr());
+        Self { spans, len, cap, id, parent, depth, begin, end, site }
+    }
+
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// A span just begun (its end unset).
+    #[inline(always)]
+    fn push(&mut self, id: i64, parent: i64, depth: u32, begin: i64, site: i32) {
+        let at = self.len;
+        assert!(at < self.cap, "spans appended past the room reserved for them");
+        // SAFETY: `at < cap`, and every column has room for `cap`; nothing else touches the
+        // columns while the tail borrows them.
+        unsafe {
+            self.id.add(at).write(id);
+            self.parent.add(at).write(parent);
+            self.depth.add(at).write(depth);
+            self.begin.add(at).write(begin);
+            self.end.add(at).write(UNSET);
+            self.site.add(at).write(site);
+        }
+        self.len = at + 1;
+    }
+
+    #[inline(always)]
+    fn id(&self, slot: usize) -> i64 {
+        assert!(slot < self.len);
+        // SAFETY: below `len`, so written.
+        unsafe { *self.id.add(slot) }
+    }
+
+    #[inline(always)]
+    fn set_end(&mut self, slot: usize, end: i64) {
+        assert!(slot < self.len);
+        // SAFETY: below `len`, so within the column.
+        unsafe { *self.end.add(slot) = end }
+    }
+}
+
+impl Drop for SpanTail<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.spans;
+        // SAFETY: every row below `len` was written by `push` (or was there before).
+        unsafe {
+            s.id.set_len(self.len);
+            s.parent.set_len(self.len);
+            s.depth.set_len(self.len);
+            s.begin.set_len(self.len);
+            s.end.set_len(self.len);
+            s.site.set_len(self.len);
+        }
+    }
+}
+
+/// Rebuilds the spans of `blocks` (consecutive, in order) into `part`. This is the expensive part
+/// (decompression, checks, descriptors, call stack), done for several block ranges at once.
+fn part_spans(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], part: &mut PartSpans) {
+    part.clear();
+    // A part has at most one span per event.
+    part.spans.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
     // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
     // where its time and descriptor id lie. A stream has few types, a block mostly one or two.
     let mut types = TypeMemo::<SpanType>::default();
     let mut fast = RunTypes::<FastSpanType>::default();
     for b in blocks {
-        build.by_desc.clear();
+        part.start_block();
         let block = &b.0;
-        decode_block_with(sb, b, &mut build, #[inline(always)] |index, e, build| {
+        decode_block_with(sb, b, part, #[inline(always)] |index, e, part| {
             let ty = types.get(e, span_type);
             if ty.kind == 0 {
                 return;
@@ -284,23 +434,127 @@ fn stack_events(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], sites: &
                 return;
             };
             let desc = ty.desc.and_then(|at| e.word(at));
-            let site = match desc.and_then(|d| build.by_desc.get(d)) {
+            let site = match desc.and_then(|d| part.by_desc.get(d)) {
                 Some(site) => site,
                 None => {
                     let Some(site) = CallSite::of(e, "thread_span_desc", "thread_span_location") else {
                         return;
                     };
-                    let site = sites.intern(site);
+                    let site = part.sites.intern(site);
                     if let Some(d) = desc {
-                        build.by_desc.insert(d, site);
+                        part.by_desc.insert(d, site);
                     }
                     site
                 }
             };
-            build.events.push(StackEvent { object: block.object_offset + index as i64, time: sb.converter.ticks_to_ns(ticks as i64), site, begin: ty.kind == 1 });
-        }, #[inline(always)] |index, records, build| build.run(index, records, &mut fast, sb, block.object_offset));
+            let (object, time) = (block.object_offset + index as i64, sb.converter.ticks_to_ns(ticks as i64));
+            if ty.kind == 1 {
+                part.begin(object, time, site);
+            } else {
+                part.end(object, time, site);
+            }
+        }, #[inline(always)] |index, records, part| part.run(index, records, &mut fast, sb, block.object_offset));
     }
-    build.events
+}
+
+/// The spans of the parts stitched so far, in order, and the call stack across them.
+#[derive(Default)]
+struct Stitch {
+    spans: Spans,
+    /// Slots of the spans open, innermost last.
+    open: Vec<usize>,
+    /// End events no span read matches, in order: (id, end, site) of the clipped spans they make.
+    orphans: Vec<(i64, i64, i32)>,
+    /// (first span, orphans before it), where that count changes.
+    marks: Vec<(usize, u32)>,
+}
+
+impl Stitch {
+    /// Appends the next part: its spans go under the spans left open before it, and its orphan
+    /// ends close those, innermost first. Its call sites are interned in `sites`.
+    fn add(&mut self, part: &mut PartSpans, sites: &mut CallSites) {
+        let remap: Vec<i32> = std::mem::take(&mut part.sites).sites.into_iter().map(|site| sites.intern(site) as i32).collect();
+        let p = &mut part.spans;
+        // The first part's sites are the first interned: nothing to remap.
+        if remap.iter().enumerate().any(|(i, &site)| site as usize != i) {
+            for site in &mut p.site {
+                *site = remap[*site as usize];
+            }
+        }
+        let (base, below) = (self.spans.len(), self.open.len());
+        let mut from = 0;
+        for (q, o) in part.orphans.iter().enumerate() {
+            self.lift(p, from..o.after, below.saturating_sub(q));
+            from = o.after;
+            match below.checked_sub(q + 1) {
+                Some(i) => self.spans.end[self.open[i]] = o.time,
+                None => {
+                    self.orphans.push((-2 - o.object, o.time, remap[o.site as usize]));
+                    self.marks.push((base + o.after, self.orphans.len() as u32));
+                }
+            }
+        }
+        self.lift(p, from..p.len(), below.saturating_sub(part.orphans.len()));
+        self.open.truncate(below.saturating_sub(part.orphans.len()));
+        self.open.extend(part.open.iter().map(|&slot| base + slot));
+        if self.spans.is_empty() {
+            std::mem::swap(&mut self.spans, p);
+        } else {
+            self.spans.append(p);
+        }
+    }
+
+    /// Puts the part's spans in `range` under the `depth` spans open before the part: deeper by
+    /// as much, and its roots become children of the innermost.
+    fn lift(&self, p: &mut Spans, range: std::ops::Range<usize>, depth: usize) {
+        if depth == 0 || range.is_empty() {
+            return;
+        }
+        let parent = self.spans.id[self.open[depth - 1]];
+        for d in &mut p.depth[range.clone()] {
+            *d += depth as u32;
+        }
+        for up in &mut p.parent[range] {
+            if *up == -1 {
+                *up = parent;
+            }
+        }
+    }
+
+    /// The spans, once every part is in: those still open end at `end`; orphan ends become
+    /// clipped spans beginning at `start`, first, above every span read.
+    fn finish(mut self, start: i64, end: i64) -> Spans {
+        let mut spans = self.spans;
+        for &slot in &self.open {
+            spans.end[slot] = end.max(spans.begin[slot]);
+        }
+        // k spans were open when the first block began; the m-th orphan end closes the innermost
+        // one still open (depth k-1-m). A span that began after j orphan ends sits under k-j of them.
+        let k = self.orphans.len() as u32;
+        if k == 0 {
+            return spans;
+        }
+        self.marks.push((spans.len(), k));
+        let mut from = (0, 0);
+        for &(to, j) in &self.marks {
+            let above = k - from.1;
+            for i in from.0..to {
+                spans.depth[i] += above;
+                if spans.parent[i] == -1 && above > 0 {
+                    spans.parent[i] = self.orphans[from.1 as usize].0;
+                }
+            }
+            from = (to, j);
+        }
+        // Outermost first: they all begin at `start`.
+        let orphans = &self.orphans;
+        let mut out = Spans::with_capacity(orphans.len() + spans.len());
+        for (m, &(id, end, site)) in orphans.iter().enumerate().rev() {
+            out.push(id, orphans.get(m + 1).map_or(-1, |o| o.0), k - 1 - m as u32, start.min(end), end, site);
+        }
+        out.append(&mut spans);
+        out
+    }
 }
 
 /// A part of a round of blocks: decoded already, or decoding on its own thread.
@@ -316,30 +570,25 @@ enum Part<'s, T> {
 /// begin time, and the spans inside it get their true depth and parent; its id is made from the
 /// end event's (negative: its begin event was not read).
 ///
-/// Blocks are decoded a few per core at a time, in parallel; the call stack then runs through
-/// their events in order. A span takes its slot when it begins, so the output is in begin order
-/// without a sort (ties: parent before child, then stream order); the clipped spans come first.
+/// Blocks are decoded a few per core at a time, in parallel, each part with its own call stack;
+/// the parts are then stitched in order. A span takes its slot when it begins, so the output is
+/// in begin order without a sort (ties: parent before child, then stream order); the clipped
+/// spans come first.
 pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Spans {
-    const UNSET: i64 = i64::MIN;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut stack: Vec<(usize, i64)> = Vec::new(); // (slot, id) of the open spans
-    let events: usize = sb.blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum();
-    let mut spans = Spans::with_capacity(events / 2);
-    // Per span, the orphan ends seen before it began; the orphan ends themselves (id, end, site).
-    let mut before: Vec<u32> = Vec::with_capacity(events / 2);
-    let mut orphans: Vec<(i64, i64, i32)> = Vec::new();
-    // Event buffers go back to a pool once walked: fresh multi-megabyte buffers every round
-    // would each be paged in again.
-    let pool: std::sync::Mutex<Vec<Vec<StackEvent>>> = Default::default();
-    let decode = |part: &[(BlockRow, bytes::Bytes)]| {
-        let mut local = CallSites::default();
-        let buffer = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        (stack_events(sb, part, &mut local, buffer), local)
+    let mut stitch = Stitch::default();
+    // Parts go back to a pool once stitched: fresh multi-megabyte buffers every round would
+    // each be paged in again.
+    let pool: std::sync::Mutex<Vec<PartSpans>> = Default::default();
+    let decode = |blocks: &[(BlockRow, bytes::Bytes)]| {
+        let mut part = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+        part_spans(sb, blocks, &mut part);
+        part
     };
     let decode = &decode;
     let single = sb.blocks.len() <= 1;
     std::thread::scope(|scope| {
-        // Round k+1 decodes on every core while the call stack runs through round k.
+        // Round k+1 decodes on every core while the parts of round k are stitched.
         let blocks: &[(BlockRow, bytes::Bytes)] = &sb.blocks;
         let mut rounds = blocks.chunks(cores * BLOCKS_PER_CORE_ROUND).map(|round| {
             let per = round.len().div_ceil(cores);
@@ -350,56 +599,18 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Spans {
         while let Some(handles) = pending {
             pending = rounds.next();
             for h in handles {
-                let (events, local) = match h {
-                    Part::Done(decoded) => decoded,
+                let mut part = match h {
+                    Part::Done(part) => part,
                     Part::Running(h) => h.join().expect("span decoding thread panicked"),
                 };
-                let remap: Vec<i32> = local.sites.into_iter().map(|site| sites.intern(site) as i32).collect();
-                for ev in &events {
-                    let site = remap[ev.site as usize];
-                    if ev.begin {
-                        let parent = stack.last().map_or(-1, |&(_, id)| id);
-                        before.push(orphans.len() as u32);
-                        spans.push(ev.object, parent, stack.len() as u32, ev.time, UNSET, site);
-                        stack.push((spans.len() - 1, ev.object));
-                    } else if let Some((slot, _)) = stack.pop() {
-                        spans.end[slot] = ev.time;
-                    } else {
-                        orphans.push((-2 - ev.object, ev.time, site));
-                    }
-                }
-                pool.lock().unwrap_or_else(|e| e.into_inner()).push(events);
+                stitch.add(&mut part, sites);
+                pool.lock().unwrap_or_else(|e| e.into_inner()).push(part);
             }
         }
     });
-    // Spans still open end with the last block.
-    if let Some((last, _)) = sb.blocks.last() {
-        let end = sb.converter.delta_to_ns(last.end_ticks);
-        for (slot, _) in stack.drain(..) {
-            spans.end[slot] = end.max(spans.begin[slot]);
-        }
-    }
-    // k spans were open when the first block began; the m-th orphan end closes the innermost one
-    // still open (depth k-1-m). A span that began after j orphan ends sits under k-j of them.
-    let k = orphans.len() as u32;
-    if k == 0 {
-        return spans;
-    }
-    for (i, j) in before.into_iter().enumerate() {
-        let above = k - j;
-        spans.depth[i] += above;
-        if spans.parent[i] == -1 && above > 0 {
-            spans.parent[i] = orphans[j as usize].0;
-        }
-    }
     let start = sb.blocks.first().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.begin_ticks));
-    // Outermost first: they all begin at `start`.
-    let mut out = Spans::with_capacity(orphans.len() + spans.len());
-    for (m, &(id, end, site)) in orphans.iter().enumerate().rev() {
-        out.push(id, orphans.get(m + 1).map_or(-1, |o| o.0), k - 1 - m as u32, start.min(end), end, site);
-    }
-    out.append(&mut spans);
-    out
+    let end = sb.blocks.last().map_or(i64::MIN, |(b, _)| sb.converter.delta_to_ns(b.end_ticks));
+    stitch.finish(start, end)
 }
 
 #[async_trait]
