@@ -206,7 +206,8 @@ async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record(
 
 /// Long runs of fixed-size events are read by each view's fast path, straight from the objects
 /// buffer; the first event of each descriptor, variable-size events and skipped records go through
-/// the walk. Rows must be the walk's: 300 descriptors whose ids share the 64 cache slots, runs cut
+/// the walk. Rows must be the walk's: 300 descriptors whose ids share the 64 cache slots (some
+/// with messages of several chunks), runs cut
 /// by other records, level and time filters, and a block that names a missing descriptor late is
 /// dropped whole.
 #[tokio::test]
@@ -216,13 +217,15 @@ async fn fast_path_rows_match_the_events_exactly() {
     // Descriptor ids are addresses 8 apart, as a producer's statics are.
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let (level_of, target_of) = (|i: u64| 1 + (i % 6) as u32, |i: u64| format!("t{}", i % 3));
+    // Some messages span several 16-byte chunks.
+    let msg_of = |i: u64| if i % 7 == 0 { format!("m{i}: a message longer than two chunks") } else { format!("m{i}") };
     let mut d = Queue::default();
     for t in 0..3 {
         d.static_string(0, 100 + t, &format!("t{t}"));
     }
     d.static_string(0, 3, "main.rs");
     for i in 0..300 {
-        d.static_string(0, 1000 + i, &format!("m{i}"));
+        d.static_string(0, 1000 + i, &msg_of(i));
         d.pod(2, &Pod::default().u64(desc_id(i)).u64(1000 + i).u64(100 + i % 3).u64(3).u64(3).u32(7).u32(level_of(i)).done());
     }
     let secs = |n: usize| 0.25 + n as f64 * 1e-4;
@@ -239,7 +242,7 @@ async fn fast_path_rows_match_the_events_exactly() {
             o.var(future, b"from a newer producer");
         }
         o.pod(0, &Pod::default().u64(desc_id(i)).u64(tick(secs(n))).done());
-        expected.push(json!({"msg": format!("m{i}"), "level": level_of(i), "target": target_of(i)}));
+        expected.push(json!({"msg": msg_of(i), "level": level_of(i), "target": target_of(i)}));
     }
     let events = o.0.len() / 17;
     lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000301", LOG, P), (0.0, 0), (1.0, rel(1.0)), events as i32 + 1, 0, &payload(&d.0, &o.0), None).await;

@@ -60,9 +60,9 @@ impl DictBuilder {
         self.keys.push(key);
     }
 
-    /// Room for `rows` more keys, appended through the [`Tail`].
-    pub fn keys_tail(&mut self, rows: usize) -> Tail<'_, i32> {
-        Tail::new(&mut self.keys, rows)
+    /// The keys, with room for `rows` more, written in place.
+    pub fn keys_in_place(&mut self, rows: usize) -> InPlace<'_, i32> {
+        InPlace::new(&mut self.keys, rows)
     }
 
     /// Drops the rows past `len` (the values they used stay, unreferenced).
@@ -122,48 +122,80 @@ impl ChunkedText {
         self.chunks.len() * 16
     }
 
+    /// The text's own bytes (the padding is written too).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the chunks at `dst`.
+    ///
+    /// # Safety
+    /// `dst` has [`ChunkedText::room`] bytes to write.
+    #[inline(always)]
+    pub unsafe fn write_to(&self, dst: *mut u8) {
+        let dst = dst.cast::<[u8; 16]>();
+        // Most messages fit one chunk: one move, and a loop only for longer ones.
+        dst.write_unaligned(self.chunks[0]);
+        for i in 1..self.chunks.len() {
+            dst.add(i).write_unaligned(self.chunks[i]);
+        }
+    }
+
     #[cfg(test)]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.chunks.as_flattened()[..self.len]).expect("built from a &str")
     }
 }
 
-/// A vector's reserved room, filled row after row by a tight loop: its length, end and address
-/// stay in registers until the tail is dropped ([`Vec::push`] reloads and stores the length
-/// per row, through memory, once per column).
-pub struct Tail<'a, T> {
+/// A column's vector written in place by a tight loop that keeps one row count, in a register,
+/// for all the columns it fills, and checks it once per row against the room they all reserved
+/// ([`Vec::push`] reloads and stores each column's length through memory, per row). The loop
+/// sets the length when done.
+pub struct InPlace<'a, T> {
     vec: &'a mut Vec<T>,
-    at: *mut T,
-    len: usize,
-    cap: usize,
+    base: *mut T,
 }
 
-impl<'a, T> Tail<'a, T> {
-    pub fn new(vec: &'a mut Vec<T>, room: usize) -> Self {
-        vec.reserve(room);
-        let (len, cap) = (vec.len(), vec.capacity());
-        let at = vec.as_mut_ptr();
-        Self { vec, at, len, cap }
+impl<'a, T: Copy> InPlace<'a, T> {
+    /// With room for `rows` more rows past the vector's length.
+    pub fn new(vec: &'a mut Vec<T>, rows: usize) -> Self {
+        vec.reserve(rows);
+        let base = vec.as_mut_ptr();
+        Self { vec, base }
     }
 
-    /// Room left.
-    pub fn room(&self) -> usize {
-        self.cap - self.len
+    /// The vector's length (rows written in place are not counted until [`InPlace::set_len`]).
+    pub fn len(&self) -> usize {
+        self.vec.len()
     }
 
+    /// Where row `i` goes.
+    ///
+    /// # Safety
+    /// `i` is below the length plus the room asked for.
     #[inline(always)]
-    pub fn push(&mut self, v: T) {
-        assert!(self.len < self.cap, "a tail is filled past the room reserved for it");
-        // SAFETY: `len < cap`, and nothing else touches the vector while the tail borrows it.
-        unsafe { self.at.add(self.len).write(v) };
-        self.len += 1;
+    pub unsafe fn at(&mut self, i: usize) -> *mut T {
+        self.base.add(i)
     }
-}
 
-impl<T> Drop for Tail<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: every element below `len` was written by `push` (or was there before).
-        unsafe { self.vec.set_len(self.len) }
+    /// # Safety
+    /// `i` is below the length plus the room asked for.
+    #[inline(always)]
+    pub unsafe fn write(&mut self, i: usize, v: T) {
+        self.base.add(i).write(v)
+    }
+
+    /// # Safety
+    /// Row `i` is written.
+    #[inline(always)]
+    pub unsafe fn read(&self, i: usize) -> T {
+        self.base.add(i).read()
+    }
+
+    /// # Safety
+    /// Every row below `len` is written, and `len` is within the room.
+    pub unsafe fn set_len(&mut self, len: usize) {
+        self.vec.set_len(len)
     }
 }
 
@@ -196,12 +228,7 @@ impl TextColumn {
         // SAFETY: the reserve makes room for every chunk; the length then covers the text's own
         // bytes only, all written just now (the padding past them stays spare capacity).
         unsafe {
-            let dst = self.bytes.as_mut_ptr().add(at).cast::<[u8; 16]>();
-            // Most messages fit one chunk: one move, and a loop only for longer ones.
-            dst.write_unaligned(t.chunks[0]);
-            for i in 1..t.chunks.len() {
-                dst.add(i).write_unaligned(t.chunks[i]);
-            }
+            t.write_to(self.bytes.as_mut_ptr().add(at));
             self.bytes.set_len(at + t.len);
         }
         self.offsets.push(i32::try_from(self.bytes.len()).expect("a text column holds at most 2 GiB"));
@@ -212,10 +239,10 @@ impl TextColumn {
         self.offsets.reserve(rows);
     }
 
-    /// Room for `rows` more rows of at most `room` bytes each ([`ChunkedText::room`]), appended
-    /// through the [`TextTail`].
-    pub fn tail(&mut self, rows: usize, room: usize) -> TextTail<'_> {
-        TextTail { bytes: Tail::new(&mut self.bytes, rows.saturating_mul(room)), offsets: Tail::new(&mut self.offsets, rows) }
+    /// Offsets and bytes written in place, with room for `rows` more rows of `bytes` bytes in all:
+    /// row `i`'s end offset is at `i + 1`.
+    pub fn in_place(&mut self, rows: usize, bytes: usize) -> (InPlace<'_, i32>, InPlace<'_, u8>) {
+        (InPlace::new(&mut self.offsets, rows), InPlace::new(&mut self.bytes, bytes))
     }
 
     pub fn truncate(&mut self, len: usize) {
@@ -228,32 +255,6 @@ impl TextColumn {
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
         // SAFETY: offsets start at 0 and grow with each `&str` appended, which is valid UTF-8.
         unsafe { datafusion::arrow::array::StringArray::new_unchecked(offsets, Buffer::from_vec(self.bytes), None) }
-    }
-}
-
-/// [`Tail`]s of a [`TextColumn`], for [`ChunkedText`] rows.
-pub struct TextTail<'a> {
-    bytes: Tail<'a, u8>,
-    offsets: Tail<'a, i32>,
-}
-
-impl TextTail<'_> {
-    #[inline(always)]
-    pub fn push_chunked(&mut self, t: &ChunkedText) {
-        let b = &mut self.bytes;
-        assert!(b.room() >= t.room(), "a text tail is filled past the room reserved for it");
-        // SAFETY: the room covers every chunk; the length then covers the text's own bytes only,
-        // all written just now (the padding past them stays spare).
-        unsafe {
-            let dst = b.at.add(b.len).cast::<[u8; 16]>();
-            // Most messages fit one chunk: one move, and a loop only for longer ones.
-            dst.write_unaligned(t.chunks[0]);
-            for i in 1..t.chunks.len() {
-                dst.add(i).write_unaligned(t.chunks[i]);
-            }
-        }
-        b.len += t.len;
-        self.offsets.push(i32::try_from(b.len).expect("a text column holds at most 2 GiB"));
     }
 }
 

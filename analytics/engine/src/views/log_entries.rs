@@ -1,7 +1,7 @@
 //! `log_entries`: one row per log event of `log` streams.
 
 use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
-use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, PropertiesJson, Tail, TextColumn, ViewColumns};
+use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, InPlace, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{id_slot, le_word, EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
@@ -324,25 +324,88 @@ impl LogBuild {
     ) -> Taken {
         let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
         let room = records.len() / stride;
-        let rows = &mut self.rows;
-        let mut time = Tail::new(&mut rows.time, room);
-        let mut target = rows.view.target.keys_tail(room);
-        let mut level = Tail::new(&mut rows.view.level, room);
-        let mut msg = rows.view.msg.tail(room, self.descriptors.max_text_room);
-        let mut properties = rows.properties.keys_tail(room);
+        let mut rows = StaticRows::new(&mut self.rows, room, room.saturating_mul(self.descriptors.max_text_room), no_properties);
         let descriptors = &self.descriptors;
         fast.take_run(records, stride, table, static_type, |t, event| {
             let Some(row) = descriptors.get(le_word(event, t.desc)) else { return false };
             let ns = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
             if row.pass && range.is_none_or(|r| r.contains(ns)) {
-                time.push(ns);
-                target.push(row.target);
-                level.push(row.level);
-                msg.push_chunked(&row.msg);
-                properties.push(no_properties);
+                rows.push(ns, row);
             }
             true
         })
+    }
+}
+
+/// Static log rows written in place: one row count and one text length for all their columns
+/// (see [`InPlace`]), checked once per row against the room reserved.
+struct StaticRows<'a> {
+    len: usize,
+    end: usize,
+    text: usize,
+    text_end: usize,
+    no_properties: i32,
+    time: InPlace<'a, i64>,
+    target: InPlace<'a, i32>,
+    level: InPlace<'a, i32>,
+    /// Row `i`'s end offset is at `i + 1`.
+    offsets: InPlace<'a, i32>,
+    bytes: InPlace<'a, u8>,
+    properties: InPlace<'a, i32>,
+}
+
+impl<'a> StaticRows<'a> {
+    /// Room for `rows` more rows of `text` message bytes in all ([`ChunkedText::room`]s).
+    fn new(r: &'a mut EventRows<LogColumns>, rows: usize, text: usize, no_properties: i32) -> Self {
+        let LogColumns { target, level, msg } = &mut r.view;
+        let (offsets, bytes) = msg.in_place(rows, text);
+        let this = Self {
+            len: r.time.len(),
+            end: r.time.len() + rows,
+            text: bytes.len(),
+            text_end: bytes.len() + text,
+            no_properties,
+            time: InPlace::new(&mut r.time, rows),
+            target: target.keys_in_place(rows),
+            level: InPlace::new(level, rows),
+            offsets,
+            bytes,
+            properties: r.properties.keys_in_place(rows),
+        };
+        let len = this.len;
+        assert!([this.target.len(), this.level.len(), this.offsets.len() - 1, this.properties.len()].iter().all(|&l| l == len), "log columns of one length");
+        this
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ns: i64, row: &DescriptorRow) {
+        let (i, at) = (self.len, self.text);
+        assert!(i < self.end && row.msg.room() <= self.text_end - at, "static log rows past the room reserved for them");
+        let text = at + row.msg.len();
+        // SAFETY: row `i` and the message's room are within what every column reserved.
+        unsafe {
+            self.time.write(i, ns);
+            self.target.write(i, row.target);
+            self.level.write(i, row.level);
+            row.msg.write_to(self.bytes.at(at));
+            self.offsets.write(i + 1, i32::try_from(text).expect("a text column holds at most 2 GiB"));
+            self.properties.write(i, self.no_properties);
+        }
+        (self.len, self.text) = (i + 1, text);
+    }
+}
+
+impl Drop for StaticRows<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `push` wrote every row below `len` and every byte below `text`.
+        unsafe {
+            self.time.set_len(self.len);
+            self.target.set_len(self.len);
+            self.level.set_len(self.len);
+            self.offsets.set_len(self.len + 1);
+            self.bytes.set_len(self.text);
+            self.properties.set_len(self.len);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `thread_spans`: call trees rebuilt from the begin/end events of one `cpu` stream.
 
 use super::block_source::{decode_block_with, load_stream_blocks, split_for_cores, Rollback, StreamBlocks};
-use super::columns::{dict, ts, ts_array, CallSite};
+use super::columns::{dict, ts, ts_array, CallSite, InPlace};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
@@ -336,27 +336,26 @@ impl Rollback for PartSpans {
     }
 }
 
-/// Appends to every column of [`Spans`] with one length, kept in a register (see
-/// [`super::columns::Tail`]), within room reserved up front; and sets the end of a span already in.
+/// Spans written in place: one row count for all the columns of [`Spans`] (see [`InPlace`]),
+/// checked once per span against the room reserved; and the end of a span already in, set.
 struct SpanTail<'a> {
-    spans: &'a mut Spans,
     len: usize,
-    cap: usize,
-    id: *mut i64,
-    parent: *mut i64,
-    depth: *mut u32,
-    begin: *mut i64,
-    end: *mut i64,
-    site: *mut i32,
+    room_end: usize,
+    id: InPlace<'a, i64>,
+    parent: InPlace<'a, i64>,
+    depth: InPlace<'a, u32>,
+    begin: InPlace<'a, i64>,
+    end: InPlace<'a, i64>,
+    site: InPlace<'a, i32>,
 }
 
 impl<'a> SpanTail<'a> {
     fn new(spans: &'a mut Spans, room: usize) -> Self {
-        spans.reserve(room);
-        let (len, cap) = (spans.len(), spans.len() + room);
-        let (id, parent, depth) = (spans.id.as_mut_ptr(), spans.parent.as_mut_ptr(), spans.depth.as_mut_ptr());
-        let (begin, end, site) = (spans.begin.as_mut_ptr(), spans.end.as_mut_ptr(), spans.site.as_mut_ptr());
-        Self { spans, len, cap, id, parent, depth, begin, end, site }
+        let len = spans.len();
+        let Spans { id, parent, depth, begin, end, site } = spans;
+        let i = |v| InPlace::new(v, room);
+        let (id, parent, begin, end) = (i(id), i(parent), i(begin), i(end));
+        Self { len, room_end: len + room, id, parent, depth: InPlace::new(depth, room), begin, end, site: InPlace::new(site, room) }
     }
 
     #[inline(always)]
@@ -367,47 +366,45 @@ impl<'a> SpanTail<'a> {
     /// A span just begun (its end unset).
     #[inline(always)]
     fn push(&mut self, id: i64, parent: i64, depth: u32, begin: i64, site: i32) {
-        let at = self.len;
-        assert!(at < self.cap, "spans appended past the room reserved for them");
-        // SAFETY: `at < cap`, and every column has room for `cap`; nothing else touches the
-        // columns while the tail borrows them.
+        let i = self.len;
+        assert!(i < self.room_end, "spans appended past the room reserved for them");
+        // SAFETY: row `i` is within the room every column reserved.
         unsafe {
-            self.id.add(at).write(id);
-            self.parent.add(at).write(parent);
-            self.depth.add(at).write(depth);
-            self.begin.add(at).write(begin);
-            self.end.add(at).write(UNSET);
-            self.site.add(at).write(site);
+            self.id.write(i, id);
+            self.parent.write(i, parent);
+            self.depth.write(i, depth);
+            self.begin.write(i, begin);
+            self.end.write(i, UNSET);
+            self.site.write(i, site);
         }
-        self.len = at + 1;
+        self.len = i + 1;
     }
 
     #[inline(always)]
     fn id(&self, slot: usize) -> i64 {
         assert!(slot < self.len);
         // SAFETY: below `len`, so written.
-        unsafe { *self.id.add(slot) }
+        unsafe { self.id.read(slot) }
     }
 
     #[inline(always)]
     fn set_end(&mut self, slot: usize, end: i64) {
         assert!(slot < self.len);
         // SAFETY: below `len`, so within the column.
-        unsafe { *self.end.add(slot) = end }
+        unsafe { self.end.write(slot, end) }
     }
 }
 
 impl Drop for SpanTail<'_> {
     fn drop(&mut self) {
-        let s = &mut *self.spans;
-        // SAFETY: every row below `len` was written by `push` (or was there before).
+        // SAFETY: every span below `len` was written by `push` (or was there before).
         unsafe {
-            s.id.set_len(self.len);
-            s.parent.set_len(self.len);
-            s.depth.set_len(self.len);
-            s.begin.set_len(self.len);
-            s.end.set_len(self.len);
-            s.site.set_len(self.len);
+            self.id.set_len(self.len);
+            self.parent.set_len(self.len);
+            self.depth.set_len(self.len);
+            self.begin.set_len(self.len);
+            self.end.set_len(self.len);
+            self.site.set_len(self.len);
         }
     }
 }
