@@ -268,13 +268,8 @@ async fn fast_path_rows_match_the_events_exactly() {
 /// a missing descriptor is dropped whole, and the spans still open end with the last block read.
 #[tokio::test]
 async fn fast_path_spans_match_the_events_exactly() {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let Some(url) = test_pg_url().await else { return };
-    let mut lake = TestLake::create(&url).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_cpu_metadata();
-    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    let Some(mut lake) = lake_with_a_cpu_stream().await else { return };
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs").static_string(2, 4, "named");
@@ -324,13 +319,8 @@ async fn fast_path_spans_match_the_events_exactly() {
 /// the events of the blocks read, from a model written here.
 #[tokio::test]
 async fn spans_rebuilt_in_parts_match_one_call_stack() {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let Some(url) = test_pg_url().await else { return };
-    let mut lake = TestLake::create(&url).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_cpu_metadata();
-    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    let Some(mut lake) = lake_with_a_cpu_stream().await else { return };
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs");
     for i in 0..5 {
@@ -416,6 +406,17 @@ async fn spans_rebuilt_in_parts_match_one_call_stack() {
         assert_eq!(lake.rows(&sql, None).await, whole, "jit {jit}");
         assert_eq!(lake.rows(&sql, Some((range.0 as f64 * 1e-9, range.1 as f64 * 1e-9))).await, in_range, "jit {jit}");
     }
+}
+
+/// A lake with process `P` and its cpu stream `CPU` (upstream's Rust layouts).
+async fn lake_with_a_cpu_stream() -> Option<common::lake::TestLake> {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let lake = TestLake::create(&test_pg_url().await?).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_cpu_metadata();
+    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    Some(lake)
 }
 
 /// A lake with process `P` and log stream `LOG`, whose objects metadata ends with a variable-size
