@@ -494,7 +494,8 @@ impl Stitch {
         self.lift(p, from..p.len(), below.saturating_sub(part.orphans.len()));
         self.open.truncate(below.saturating_sub(part.orphans.len()));
         self.open.extend(part.open.iter().map(|&slot| base + slot));
-        if self.spans.is_empty() {
+        // A stitch with no room reserved takes its one part's columns as they are.
+        if self.spans.id.capacity() == 0 {
             std::mem::swap(&mut self.spans, p);
         } else {
             self.spans.append(p);
@@ -574,6 +575,11 @@ enum Part<'s, T> {
 pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Spans {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut stitch = Stitch::default();
+    // Several parts are appended to room reserved once: growing by doubling would copy the spans
+    // of a long stream again and again. (A span is two events: its begin and its end.)
+    if sb.blocks.len() > 1 {
+        stitch.spans.reserve(sb.blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum::<usize>() / 2);
+    }
     // Parts go back to a pool once stitched: fresh multi-megabyte buffers every round would
     // each be paged in again.
     let pool: std::sync::Mutex<Vec<PartSpans>> = Default::default();
