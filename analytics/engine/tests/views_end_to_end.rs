@@ -408,6 +408,73 @@ async fn spans_rebuilt_in_parts_match_one_call_stack() {
     }
 }
 
+/// `measures`' fast path: integer and float events of 200 descriptors whose ids share the cache
+/// slots, in one run (both 24 bytes), some in ticks (integer values become seconds, float ones
+/// keep `ticks`), a tagged event (read by the walk) cutting the run; name, unit and time filters;
+/// a later block that names a missing descriptor is dropped whole.
+#[tokio::test]
+async fn fast_path_measures_match_the_events_exactly() {
+    use common::lake::{test_pg_url, TestLake};
+    use common::*;
+    let Some(url) = test_pg_url().await else { return };
+    let mut lake = TestLake::create(&url).await;
+    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
+    let (dm, om) = rust_metrics_metadata();
+    lake.insert_stream(MET, P, &dm, &om, &["metrics"], &[]).await;
+    let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
+    let unit_of = |i: u64| ["ms", "ticks", "bytes"][(i % 3) as usize];
+    let mut d = Queue::default();
+    d.static_string(0, 1, "game").static_string(0, 2, "f.rs").static_string(0, 3, "gpu").static_string(0, 4, "rtx");
+    d.static_string(0, 10, "ms").static_string(0, 11, "ticks").static_string(0, 12, "bytes");
+    for i in 0..200 {
+        d.static_string(0, 1000 + i, &format!("metric{i}"));
+        d.pod(2, &Pod::default().u64(desc_id(i)).u64(1000 + i).u64(10 + i % 3).u64(1).u64(2).u32(1).u32(2).done());
+    }
+    let sref = |id: u64| Pod::default().u64(id).u32(0).u8(2).pad(3).done();
+    d.var(3, &Pod::default().u64(0x40).u32(1).bytes(&sref(3)).bytes(&sref(4)).done());
+    let secs = |n: u64| 0.25 + n as f64 * 1e-4;
+    let mut o = Queue::default();
+    let mut expected = Vec::new();
+    for n in 0..3000u64 {
+        let i = (n * 7919) % 200;
+        let (name, unit) = (format!("metric{i}"), unit_of(i));
+        if n == 1500 {
+            o.pod(2, &Pod::default().u64(desc_id(i)).u64(0x40).f64(0.5).u64(tick(secs(n))).done());
+            expected.push(json!({"name": name, "unit": unit, "value": 0.5}));
+        } else if n % 2 == 0 {
+            // Integer values: in ticks (1 GHz here), they come out in seconds.
+            o.pod(0, &Pod::default().u64(desc_id(i)).u64(n * 1_000_000).u64(tick(secs(n))).done());
+            let (unit, value) = if unit == "ticks" { ("seconds", (n * 1_000_000) as f64 / 1e9) } else { (unit, (n * 1_000_000) as f64) };
+            expected.push(json!({"name": name, "unit": unit, "value": value}));
+        } else {
+            o.pod(1, &Pod::default().u64(desc_id(i)).f64(n as f64 + 0.25).u64(tick(secs(n))).done());
+            expected.push(json!({"name": name, "unit": unit, "value": n as f64 + 0.25}));
+        }
+    }
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000601", MET, P), (0.0, 0), (1.0, rel(1.0)), 3000, 0, &payload(&d.0, &o.0), None).await;
+    let mut late = Queue::default();
+    for n in 0..300 {
+        late.pod(1, &Pod::default().u64(desc_id(n % 200)).f64(1.0).u64(tick(1.1 + n as f64 * 1e-4)).done());
+    }
+    late.pod(1, &Pod::default().u64(0xdead).f64(1.0).u64(tick(1.2)).done());
+    lake.insert_block(("6f0b2b1e-0000-4000-8000-000000000602", MET, P), (1.0, rel(1.0)), (2.0, rel(2.0)), 301, 3000, &payload(&d.0, &late.0), None).await;
+    let of = |pick: &dyn Fn(u64, &serde_json::Value) -> bool| -> Vec<serde_json::Value> {
+        expected.iter().enumerate().filter(|(n, r)| pick(*n as u64, r)).map(|(_, r)| r.clone()).collect()
+    };
+    let seconds = of(&|_, r| r["unit"] == "seconds");
+    let in_ticks = of(&|_, r| r["unit"] == "ticks");
+    let in_range = of(&|n, _| (0.4..=0.5).contains(&secs(n)));
+    assert!(seconds.len() > 400 && in_ticks.len() > 400);
+    let sql = |filter: &str| format!("SELECT name, unit, value FROM measures {filter} ORDER BY time");
+    for jit in [false, true] {
+        lake.open(jit).await;
+        assert_eq!(lake.rows(&sql(""), None).await, expected, "jit {jit}");
+        assert_eq!(lake.rows(&sql("WHERE unit = 'seconds'"), None).await, seconds, "jit {jit}");
+        assert_eq!(lake.rows(&sql("WHERE unit = 'ticks' AND name <> 'x'"), None).await, in_ticks, "jit {jit}");
+        assert_eq!(lake.rows(&sql(""), Some((0.4, 0.5))).await, in_range, "jit {jit}");
+    }
+}
+
 /// A lake with process `P` and its cpu stream `CPU` (upstream's Rust layouts).
 async fn lake_with_a_cpu_stream() -> Option<common::lake::TestLake> {
     use common::lake::{test_pg_url, TestLake};

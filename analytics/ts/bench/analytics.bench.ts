@@ -213,7 +213,7 @@ class Results {
   }
 }
 
-/** Decode throughput on one core: one full log block and one thread block, store-only and LZ4-compressed. */
+/** Decode throughput on one core: one full log, thread and metrics block, store-only and LZ4-compressed. */
 function decodeCases(results: Results): void {
   /** Events per second of `once` (which decodes one block and returns its events), for 2 s on this core. */
   const only = process.env.BENCH_DECODE_CASE;
@@ -232,6 +232,7 @@ function decodeCases(results: Results): void {
     for (const [name, view, deps, objs, body] of [
       ['log', 'log_entries', RUST_LOG_DEPS, RUST_LOG_OBJS, logBlock(PER_BLOCK, 0, compress)],
       ['cpu', 'thread_spans', CPU_DEPS, CPU_OBJS, spanBlock(PER_BLOCK, 0, compress)],
+      ['metrics', 'measures', MET_DEPS, MET_OBJS, metricBlock(PER_BLOCK, 0, compress)],
     ] as const) {
       const lz4 = compress ? '_lz4' : '';
       // Each call decodes the block TIMES times with the stream's types parsed once, as a query

@@ -155,6 +155,14 @@ pub(super) enum EventBody<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WordAt(usize);
 
+impl WordAt {
+    /// At byte `offset` of the type's events: one of the type's members that is 8 bytes whole
+    /// (reads past an event's end are refused by [`EventRef::word`]).
+    pub(crate) fn new(offset: usize) -> Self {
+        WordAt(offset)
+    }
+}
+
 /// One event of a block, already checked: reading a member cannot fail on valid indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'a> {

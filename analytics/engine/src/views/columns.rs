@@ -141,10 +141,6 @@ impl ChunkedText {
         }
     }
 
-    #[cfg(test)]
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.chunks.as_flattened()[..self.len]).expect("built from a &str")
-    }
 }
 
 /// A column's vector written in place by a tight loop that keeps one row count, in a register,

@@ -3,7 +3,8 @@
 use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, InPlace, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{id_slot, le_word, EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
+use super::descriptors::DescriptorMemo;
+use crate::decode::{le_word, EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -11,7 +12,6 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 #[derive(Debug)]
@@ -160,47 +160,28 @@ struct DescriptorRow {
     pass: bool,
 }
 
-/// [`DescriptorRow`]s of the current block by descriptor id (ids are only unique within a block).
-/// A block has a few descriptors used over and over: their [`id_slot`] finds them.
+/// [`DescriptorRow`]s of the current block.
+#[derive(Default)]
 struct DescriptorRows {
-    slots: [u32; 64],
-    rows: Vec<(u64, DescriptorRow)>,
-    /// Every row by id, for the descriptors whose slot another one took.
-    index: HashMap<u64, usize, ahash::RandomState>,
+    memo: DescriptorMemo<DescriptorRow>,
     /// The most text bytes one of their rows appends ([`ChunkedText::room`]).
     max_text_room: usize,
 }
 
-impl Default for DescriptorRows {
-    fn default() -> Self {
-        Self { slots: [u32::MAX; 64], rows: Vec::new(), index: HashMap::default(), max_text_room: 0 }
-    }
-}
-
 impl DescriptorRows {
     fn clear(&mut self) {
-        self.slots = [u32::MAX; 64];
-        self.rows.clear();
-        self.index.clear();
+        self.memo.clear();
         self.max_text_room = 0;
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, id: u64) -> Option<&DescriptorRow> {
-        let i = self.slots[id_slot(id)] as usize;
-        match self.rows.get(i) {
-            Some((at, row)) if *at == id => Some(row),
-            _ => self.index.get(&id).map(|&i| &self.rows[i].1),
-        }
+        self.memo.get(id)
     }
 
-    /// The slot keeps the latest descriptor that hashed to it; the others are found by the map.
     fn insert(&mut self, id: u64, row: DescriptorRow) -> &DescriptorRow {
         self.max_text_room = self.max_text_room.max(row.msg.room());
-        self.slots[id_slot(id)] = self.rows.len() as u32;
-        self.index.insert(id, self.rows.len());
-        self.rows.push((id, row));
-        &self.rows.last().unwrap().1
+        self.memo.insert(id, row)
     }
 }
 
@@ -432,31 +413,5 @@ impl ViewColumns for LogColumns {
 
     fn finish(mut self) -> Vec<ArrayRef> {
         vec![Arc::new(self.target.finish()), Arc::new(Int32Array::from(self.level)), Arc::new(self.msg.finish())]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ChunkedText, DescriptorRow, DescriptorRows};
-
-    fn row(level: i32) -> DescriptorRow {
-        DescriptorRow { level, target: level, msg: ChunkedText::new(&level.to_string()), pass: true }
-    }
-
-    #[test]
-    fn descriptor_rows_find_every_descriptor_when_slots_collide() {
-        let mut rows = DescriptorRows::default();
-        // 300 descriptors share 64 slots; ids are addresses, 8 apart.
-        let id = |i: i32| 0x7f00_0000_1000u64 + 8 * i as u64;
-        for i in 0..300 {
-            assert!(rows.get(id(i)).is_none());
-            rows.insert(id(i), row(i));
-        }
-        for i in (0..300).rev() {
-            let r = rows.get(id(i)).expect("inserted descriptor");
-            assert_eq!((r.level, r.msg.as_str()), (i, &*i.to_string()));
-        }
-        rows.clear();
-        assert!(rows.get(id(5)).is_none());
     }
 }

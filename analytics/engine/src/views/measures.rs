@@ -1,9 +1,10 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{batches_from_blocks, decode_block_into, StreamBlocks};
-use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, PropertiesJson, ViewColumns};
+use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
+use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, InPlace, PropertiesJson, ViewColumns};
+use super::descriptors::DescriptorMemo;
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{EventRef, MemberIndex, Object, ValueRef};
+use crate::decode::{le_word, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, ValueRef, WordAt};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -90,6 +91,29 @@ impl MeasureReader {
         !pass
     }
 
+    /// The row of a static metric event's descriptor, its strings interned in `columns` (only
+    /// when some of its rows pass `keep`).
+    fn descriptor_row(&mut self, e: &EventRef, columns: &mut MeasureColumns, keep: impl Fn(&str, &str, &str) -> bool) -> Option<MetricRow> {
+        let [_, desc, _, _] = self.event.of(e);
+        let d = e.member(desc?)?.as_object()?;
+        let [t, n, u] = self.desc.of_object(d);
+        let text = |i: Option<usize>| d.at(i).and_then(|v| v.as_str()).map_or("", |s| &**s);
+        let (target, name, unit) = (text(t), text(n), text(u));
+        let (pass, seconds) = (keep(target, name, unit), unit == "ticks");
+        let pass_seconds = seconds && keep(target, name, "seconds");
+        let mut row = MetricRow { target: 0, name: 0, unit: 0, pass, seconds: None };
+        if pass || pass_seconds {
+            (row.target, row.name) = (columns.target.intern(target), columns.name.intern(name));
+        }
+        if pass {
+            row.unit = columns.unit.intern(unit);
+        }
+        if seconds {
+            row.seconds = Some((if pass_seconds { columns.unit.intern("seconds") } else { 0 }, pass_seconds));
+        }
+        Some(row)
+    }
+
     fn read<'a>(&mut self, e: &EventRef<'a>, converter: &TickConverter) -> Option<Measure<'a>> {
         let [time, desc, props, value] = self.event.of(e);
         let get = |i: Option<usize>| e.member(i?);
@@ -114,6 +138,225 @@ impl MeasureReader {
             _ => return None,
         };
         Some(Measure { time, target, name, unit, value, properties: props })
+    }
+}
+
+/// How a static metric event stores its value: an 8-byte float or integer.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum ValueWord {
+    #[default]
+    F64,
+    U64,
+    I64,
+}
+
+impl ValueWord {
+    /// The row's value, and whether it is in ticks to turn into seconds: integer values of a
+    /// descriptor whose unit is `ticks` (see [`MeasureReader::read`]).
+    #[inline(always)]
+    fn value(self, word: u64, row: &MetricRow, converter: &TickConverter) -> (f64, bool) {
+        match self {
+            ValueWord::F64 => (f64::from_bits(word), false),
+            ValueWord::U64 if row.seconds.is_some() => (converter.ticks_to_seconds(word as f64), true),
+            ValueWord::U64 => (word as f64, false),
+            ValueWord::I64 => (word as i64 as f64, false),
+        }
+    }
+}
+
+/// The members of a static metric event type: its time, value and a reference to its descriptor,
+/// no properties, so its target, name and unit come from the descriptor alone.
+fn static_members(udt: &Udt) -> Option<(usize, usize, usize, ValueWord)> {
+    if udt.member_index("properties").is_some() {
+        return None;
+    }
+    let (time, desc, value) = (udt.member_index("time")?, udt.member_index("desc")?, udt.member_index("value")?);
+    let v = &udt.members[value];
+    let kind = match v.kind {
+        Kind::F64 => ValueWord::F64,
+        Kind::U64 => ValueWord::U64,
+        Kind::I64 => ValueWord::I64,
+        _ => return None,
+    };
+    let value_at = (!v.is_reference && v.size == 8 && v.offset + 8 <= udt.size).then_some(v.offset)?;
+    (!udt.members[time].is_reference && udt.members[desc].is_reference).then_some((udt.word_offset(time)?, udt.word_offset(desc)?, value_at, kind))
+}
+
+/// Where a static metric event type keeps its time, descriptor id and value, for the walk.
+#[derive(Clone, Copy)]
+struct StaticLayout {
+    time: WordAt,
+    desc: WordAt,
+    value: WordAt,
+    kind: ValueWord,
+}
+
+fn static_layout(e: &EventRef) -> Option<StaticLayout> {
+    let (time, desc, value, kind) = static_members(e.udt)?;
+    Some(StaticLayout { time: WordAt::new(time), desc: WordAt::new(desc), value: WordAt::new(value), kind })
+}
+
+/// The same for the fast path: when the walk's check of one of its events is that its
+/// descriptor id is a dependency of the block.
+#[derive(Clone, Copy, Default)]
+struct StaticType {
+    time: usize,
+    desc: usize,
+    value: usize,
+    kind: ValueWord,
+}
+
+fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
+    let (time, desc, value, kind) = static_members(udt)?;
+    (ids == [desc]).then_some(StaticType { time, desc, value, kind })
+}
+
+/// What a static metric event's row takes from its descriptor, found once per descriptor and block.
+struct MetricRow {
+    target: i32,
+    name: i32,
+    unit: i32,
+    /// Whether the query's filters keep these rows.
+    pass: bool,
+    /// For a unit of `ticks`: the `seconds` key integer values take, and whether those rows pass.
+    seconds: Option<(i32, bool)>,
+}
+
+impl MetricRow {
+    /// The row's unit key and whether it passes, for a value in ticks turned into seconds or not.
+    #[inline(always)]
+    fn unit(&self, in_seconds: bool) -> (i32, bool) {
+        match self.seconds {
+            Some(s) if in_seconds => s,
+            _ => (self.unit, self.pass),
+        }
+    }
+}
+
+/// The rows being built and what the fast path shares with the walk.
+#[derive(Default)]
+struct MeasureBuild {
+    rows: EventRows<MeasureColumns>,
+    descriptors: DescriptorMemo<MetricRow>,
+}
+
+impl Rollback for MeasureBuild {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.rows.truncate(len)
+    }
+}
+
+impl MeasureBuild {
+    /// A static metric event's row, unless filtered out.
+    #[inline(always)]
+    fn push_static(&mut self, t: i64, row_id: u64, word: u64, kind: ValueWord, sb: &StreamBlocks, no_properties: i32) {
+        let Some(row) = self.descriptors.get(row_id) else { return };
+        let (value, in_seconds) = kind.value(word, row, &sb.converter);
+        let (unit, pass) = row.unit(in_seconds);
+        if pass {
+            let rows = &mut self.rows;
+            rows.time.push(t);
+            rows.view.target.append_key(row.target);
+            rows.view.name.append_key(row.name);
+            rows.view.unit.append_key(unit);
+            rows.view.value.push(value);
+            rows.properties.append_key(no_properties);
+        }
+    }
+
+    /// The fast path: static metric events read straight from the objects buffer, as long as each
+    /// one's type is a static metric type and its descriptor already has a row in this block (the
+    /// walk resolved it). The first event of each descriptor goes through the walk.
+    #[inline(always)]
+    fn static_run(
+        &mut self,
+        records: &[u8],
+        fast: &mut RunTypes<StaticType>,
+        table: &UdtTable,
+        sb: &StreamBlocks,
+        range: Option<TimeRange>,
+        no_properties: i32,
+    ) -> Taken {
+        let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
+        let mut rows = StaticRows::new(&mut self.rows, records.len() / stride, no_properties);
+        let descriptors = &self.descriptors;
+        fast.take_run(records, stride, table, static_type, |t, event| {
+            let Some(row) = descriptors.get(le_word(event, t.desc)) else { return false };
+            let ns = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
+            let (value, in_seconds) = t.kind.value(le_word(event, t.value), row, &sb.converter);
+            let (unit, pass) = row.unit(in_seconds);
+            if pass && range.is_none_or(|r| r.contains(ns)) {
+                rows.push(ns, row, unit, value);
+            }
+            true
+        })
+    }
+}
+
+/// Static metric rows written in place: one row count for all their columns (see [`InPlace`]),
+/// checked once per row against the room reserved.
+struct StaticRows<'a> {
+    len: usize,
+    end: usize,
+    no_properties: i32,
+    time: InPlace<'a, i64>,
+    target: InPlace<'a, i32>,
+    name: InPlace<'a, i32>,
+    unit: InPlace<'a, i32>,
+    value: InPlace<'a, f64>,
+    properties: InPlace<'a, i32>,
+}
+
+impl<'a> StaticRows<'a> {
+    fn new(r: &'a mut EventRows<MeasureColumns>, rows: usize, no_properties: i32) -> Self {
+        let MeasureColumns { target, name, unit, value } = &mut r.view;
+        let this = Self {
+            len: r.time.len(),
+            end: r.time.len() + rows,
+            no_properties,
+            time: InPlace::new(&mut r.time, rows),
+            target: target.keys_in_place(rows),
+            name: name.keys_in_place(rows),
+            unit: unit.keys_in_place(rows),
+            value: InPlace::new(value, rows),
+            properties: r.properties.keys_in_place(rows),
+        };
+        let len = this.len;
+        assert!([this.target.len(), this.name.len(), this.unit.len(), this.value.len(), this.properties.len()].iter().all(|&l| l == len), "metric columns of one length");
+        this
+    }
+
+    #[inline(always)]
+    fn push(&mut self, ns: i64, row: &MetricRow, unit: i32, value: f64) {
+        let i = self.len;
+        assert!(i < self.end, "static metric rows past the room reserved for them");
+        // SAFETY: row `i` is within the room every column reserved.
+        unsafe {
+            self.time.write(i, ns);
+            self.target.write(i, row.target);
+            self.name.write(i, row.name);
+            self.unit.write(i, unit);
+            self.value.write(i, value);
+            self.properties.write(i, self.no_properties);
+        }
+        self.len = i + 1;
+    }
+}
+
+impl Drop for StaticRows<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `push` wrote every row below `len`.
+        unsafe {
+            self.time.set_len(self.len);
+            self.target.set_len(self.len);
+            self.name.set_len(self.len);
+            self.unit.set_len(self.len);
+            self.value.set_len(self.len);
+            self.properties.set_len(self.len);
+        }
     }
 }
 
@@ -160,23 +403,42 @@ impl View for MeasuresView {
     }
 
     fn rows_from_blocks(&self, streams: &[StreamBlocks], range: Option<TimeRange>, filter: &RowFilter) -> Result<RecordBatch> {
-        let mut rows = EventRows::<MeasureColumns>::default();
+        let mut build = MeasureBuild::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
+        let mut layouts = TypeMemo::<Option<StaticLayout>>::default();
+        let mut fast = RunTypes::<StaticType>::default();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
         let filtered = want_target.active() || want_name.active() || want_unit.active();
+        let keep = |target: &str, name: &str, unit: &str| want_name.pass(name) && want_target.pass(target) && want_unit.pass(unit);
+        let no_properties = build.rows.properties.intern("{}");
         if !filtered {
-            rows.reserve_events(streams);
+            build.rows.reserve_events(streams);
         }
         for sb in streams {
             reader.clear();
+            layouts.clear();
+            fast.clear();
             let p = &sb.process;
             for b in &sb.blocks {
                 props_json.clear();
                 reader.next_block();
-                rows.start_block(p, &b.0);
-                decode_block_into(sb, b, &mut rows, #[inline(always)] |_, e, rows| {
-                    let keep = |target: &str, name: &str, unit: &str| want_name.pass(name) && want_target.pass(target) && want_unit.pass(unit);
+                build.descriptors.clear();
+                build.rows.start_block(p, &b.0);
+                decode_block_with(sb, b, &mut build, #[inline(always)] |_, e, build| {
+                    if let Some(l) = *layouts.get(e, static_layout) {
+                        let (Some(ticks), Some(id), Some(word)) = (e.word(l.time), e.word(l.desc), e.word(l.value)) else { return };
+                        if build.descriptors.get(id).is_none() {
+                            let Some(row) = reader.descriptor_row(e, &mut build.rows.view, keep) else { return };
+                            build.descriptors.insert(id, row);
+                        }
+                        let t = sb.converter.ticks_to_ns(ticks as i64);
+                        if range.is_none_or(|r| r.contains(t)) {
+                            build.push_static(t, id, word, l.kind, sb, no_properties);
+                        }
+                        return;
+                    }
+                    let rows = &mut build.rows;
                     if filtered && reader.ruled_out(e, keep) {
                         return;
                     }
@@ -194,10 +456,10 @@ impl View for MeasuresView {
                     rows.view.unit.append_value(m.unit);
                     rows.view.value.push(m.value);
                     rows.properties.append_value(props_json.get(m.properties));
-                });
+                }, #[inline(always)] |_, records, build| build.static_run(records, &mut fast, &sb.types.objects, sb, range, no_properties));
             }
         }
-        rows.finish(self.schema())
+        build.rows.finish(self.schema())
     }
 }
 

@@ -4,6 +4,7 @@ mod async_events;
 mod block_source;
 mod blocks;
 mod columns;
+mod descriptors;
 mod log_entries;
 mod log_stats;
 mod measures;
