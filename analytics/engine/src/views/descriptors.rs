@@ -1,8 +1,16 @@
 //! What views derive once per call-site descriptor of a block (a log row's level, target and
 //! message; a metric row's name, unit and target), found again by the descriptor's id.
 
-use crate::decode::id_slot;
+use crate::decode::{id_slot, le_word, RunTypes, Taken, Udt, UdtTable};
+use crate::time::TickConverter;
 use std::collections::HashMap;
+
+/// Where a static event type (a descriptor reference and a time; the rest of its row comes from
+/// the descriptor) keeps its descriptor id and time, for [`DescriptorMemo::take_run`].
+pub trait StaticLayout: Copy + Default {
+    fn desc(&self) -> usize;
+    fn time(&self) -> usize;
+}
 
 /// Rows by descriptor id, for the current block (ids are only unique within a block). A block has
 /// a few descriptors used over and over: their [`id_slot`] finds them; the others, whose slot a
@@ -42,6 +50,31 @@ impl<T> DescriptorMemo<T> {
         self.index.insert(id, self.rows.len());
         self.rows.push((id, row));
         &self.rows.last().expect("just pushed").1
+    }
+}
+
+impl<T> DescriptorMemo<T> {
+    /// A view's fast path: the run of events of one record length `stride` from the start of
+    /// `records`, of the types `learn` admits ([`RunTypes::take_run`]), as long as each one's
+    /// descriptor already has a row in this block (the walk resolved it: the first event of each
+    /// descriptor goes through the walk). `take(layout, event, row, time in ns)` gets each.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn take_run<L: StaticLayout>(
+        &self,
+        records: &[u8],
+        stride: usize,
+        fast: &mut RunTypes<L>,
+        table: &UdtTable,
+        learn: impl Fn(&Udt, &[usize]) -> Option<L> + Copy,
+        converter: &TickConverter,
+        mut take: impl FnMut(&L, &[u8], &T, i64),
+    ) -> Taken {
+        fast.take_run(records, stride, table, learn, |t, event| {
+            let Some(row) = self.get(le_word(event, t.desc())) else { return false };
+            take(t, event, row, converter.ticks_to_ns(le_word(event, t.time()) as i64));
+            true
+        })
     }
 }
 

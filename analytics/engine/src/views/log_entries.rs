@@ -3,8 +3,8 @@
 use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, InPlace, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use super::descriptors::DescriptorMemo;
-use crate::decode::{le_word, EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
+use super::descriptors::{DescriptorMemo, StaticLayout};
+use crate::decode::{EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -127,6 +127,15 @@ fn static_layout(e: &EventRef) -> Option<(WordAt, WordAt)> {
 struct StaticType {
     time: usize,
     desc: usize,
+}
+
+impl StaticLayout for StaticType {
+    fn desc(&self) -> usize {
+        self.desc
+    }
+    fn time(&self) -> usize {
+        self.time
+    }
 }
 
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
@@ -306,14 +315,10 @@ impl LogBuild {
         let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
         let room = records.len() / stride;
         let mut rows = StaticRows::new(&mut self.rows, room, room.saturating_mul(self.descriptors.max_text_room), no_properties);
-        let descriptors = &self.descriptors;
-        fast.take_run(records, stride, table, static_type, |t, event| {
-            let Some(row) = descriptors.get(le_word(event, t.desc)) else { return false };
-            let ns = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
+        self.descriptors.memo.take_run(records, stride, fast, table, static_type, &sb.converter, |_, _, row, ns| {
             if row.pass && range.is_none_or(|r| r.contains(ns)) {
                 rows.push(ns, row);
             }
-            true
         })
     }
 }

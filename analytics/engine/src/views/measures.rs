@@ -2,7 +2,7 @@
 
 use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, InPlace, PropertiesJson, ViewColumns};
-use super::descriptors::DescriptorMemo;
+use super::descriptors::{DescriptorMemo, StaticLayout};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{le_word, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, ValueRef, WordAt};
 use crate::time::{TickConverter, TimeRange};
@@ -184,16 +184,16 @@ fn static_members(udt: &Udt) -> Option<(usize, usize, usize, ValueWord)> {
 
 /// Where a static metric event type keeps its time, descriptor id and value, for the walk.
 #[derive(Clone, Copy)]
-struct StaticLayout {
+struct WalkLayout {
     time: WordAt,
     desc: WordAt,
     value: WordAt,
     kind: ValueWord,
 }
 
-fn static_layout(e: &EventRef) -> Option<StaticLayout> {
+fn static_layout(e: &EventRef) -> Option<WalkLayout> {
     let (time, desc, value, kind) = static_members(e.udt)?;
-    Some(StaticLayout { time: WordAt::new(time), desc: WordAt::new(desc), value: WordAt::new(value), kind })
+    Some(WalkLayout { time: WordAt::new(time), desc: WordAt::new(desc), value: WordAt::new(value), kind })
 }
 
 /// The same for the fast path: when the walk's check of one of its events is that its
@@ -204,6 +204,15 @@ struct StaticType {
     desc: usize,
     value: usize,
     kind: ValueWord,
+}
+
+impl StaticLayout for StaticType {
+    fn desc(&self) -> usize {
+        self.desc
+    }
+    fn time(&self) -> usize {
+        self.time
+    }
 }
 
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
@@ -282,16 +291,12 @@ impl MeasureBuild {
     ) -> Taken {
         let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
         let mut rows = StaticRows::new(&mut self.rows, records.len() / stride, no_properties);
-        let descriptors = &self.descriptors;
-        fast.take_run(records, stride, table, static_type, |t, event| {
-            let Some(row) = descriptors.get(le_word(event, t.desc)) else { return false };
-            let ns = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
+        self.descriptors.take_run(records, stride, fast, table, static_type, &sb.converter, |t, event, row, ns| {
             let (value, in_seconds) = t.kind.value(le_word(event, t.value), row, &sb.converter);
             let (unit, pass) = row.unit(in_seconds);
             if pass && range.is_none_or(|r| r.contains(ns)) {
                 rows.push(ns, row, unit, value);
             }
-            true
         })
     }
 }
@@ -406,7 +411,7 @@ impl View for MeasuresView {
         let mut build = MeasureBuild::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
-        let mut layouts = TypeMemo::<Option<StaticLayout>>::default();
+        let mut layouts = TypeMemo::<Option<WalkLayout>>::default();
         let mut fast = RunTypes::<StaticType>::default();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
         let filtered = want_target.active() || want_name.active() || want_unit.active();
