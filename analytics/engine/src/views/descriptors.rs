@@ -1,15 +1,46 @@
 //! What views derive once per call-site descriptor of a block (a log row's level, target and
 //! message; a metric row's name, unit and target), found again by the descriptor's id.
 
+use super::block_source::Rollback;
+use super::columns::{EventRows, ViewColumns};
 use crate::decode::{id_slot, le_word, RunTypes, Taken, Udt, UdtTable};
 use crate::time::TickConverter;
 use std::collections::HashMap;
 
 /// Where a static event type (a descriptor reference and a time; the rest of its row comes from
-/// the descriptor) keeps its descriptor id and time, for [`DescriptorMemo::take_run`].
+/// the descriptor) keeps its descriptor id and time: byte offsets in its events.
+#[derive(Clone, Copy, Default)]
+pub struct StaticAt {
+    pub desc: usize,
+    pub time: usize,
+}
+
+/// A fast path's layout of a static event type, for [`DescriptorMemo::take_run`].
 pub trait StaticLayout: Copy + Default {
-    fn desc(&self) -> usize;
-    fn time(&self) -> usize;
+    fn at(&self) -> StaticAt;
+}
+
+impl StaticLayout for StaticAt {
+    fn at(&self) -> StaticAt {
+        *self
+    }
+}
+
+/// The rows of a view with a static-event fast path, and what that path shares with the walk: the
+/// rows of the block's descriptors (`D`).
+#[derive(Default)]
+pub struct StaticBuild<V, D> {
+    pub rows: EventRows<V>,
+    pub descriptors: D,
+}
+
+impl<V: ViewColumns, D> Rollback for StaticBuild<V, D> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.rows.truncate(len)
+    }
 }
 
 /// Rows by descriptor id, for the current block (ids are only unique within a block). A block has
@@ -71,8 +102,9 @@ impl<T> DescriptorMemo<T> {
         mut take: impl FnMut(&L, &[u8], &T, i64),
     ) -> Taken {
         fast.take_run(records, stride, table, learn, |t, event| {
-            let Some(row) = self.get(le_word(event, t.desc())) else { return false };
-            take(t, event, row, converter.ticks_to_ns(le_word(event, t.time()) as i64));
+            let at = t.at();
+            let Some(row) = self.get(le_word(event, at.desc)) else { return false };
+            take(t, event, row, converter.ticks_to_ns(le_word(event, at.time) as i64));
             true
         })
     }

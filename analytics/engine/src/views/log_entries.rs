@@ -1,9 +1,9 @@
 //! `log_entries`: one row per log event of `log` streams.
 
-use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_block_with, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, InPlace, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use super::descriptors::{DescriptorMemo, StaticLayout};
+use super::descriptors::{DescriptorMemo, StaticAt, StaticBuild};
 use crate::decode::{EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
 use std::borrow::Cow;
 use crate::time::TimeRange;
@@ -123,42 +123,13 @@ fn static_layout(e: &EventRef) -> Option<(WordAt, WordAt)> {
 
 /// Where a static log event type keeps its time and descriptor id, for the fast path: when the
 /// walk's check of one of its events is that its descriptor id is a dependency of the block.
-#[derive(Clone, Copy, Default)]
-struct StaticType {
-    time: usize,
-    desc: usize,
-}
-
-impl StaticLayout for StaticType {
-    fn desc(&self) -> usize {
-        self.desc
-    }
-    fn time(&self) -> usize {
-        self.time
-    }
-}
-
-fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
+fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticAt> {
     let (time, desc) = static_members(udt)?;
     let (time, desc) = (udt.word_offset(time)?, udt.word_offset(desc)?);
-    (ids == [desc]).then_some(StaticType { time, desc })
+    (ids == [desc]).then_some(StaticAt { desc, time })
 }
 
-/// The rows being built and what the fast path shares with the walk.
-#[derive(Default)]
-struct LogBuild {
-    rows: EventRows<LogColumns>,
-    descriptors: DescriptorRows,
-}
-
-impl Rollback for LogBuild {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-    fn truncate(&mut self, len: usize) {
-        self.rows.truncate(len)
-    }
-}
+type LogBuild = StaticBuild<LogColumns, DescriptorRows>;
 
 /// What a static log event's row takes from its descriptor, found once per descriptor and block.
 struct DescriptorRow {
@@ -235,7 +206,7 @@ impl View for LogEntriesView {
         let mut build = LogBuild::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = LogReader::new();
-        let mut fast = RunTypes::<StaticType>::default();
+        let mut fast = RunTypes::<StaticAt>::default();
         let (want_level, want_target) = (filter.int("level"), filter.text("target"));
         let no_properties = build.rows.properties.intern("{}");
         if filter.is_empty() {
@@ -306,7 +277,7 @@ impl LogBuild {
     fn static_run(
         &mut self,
         records: &[u8],
-        fast: &mut RunTypes<StaticType>,
+        fast: &mut RunTypes<StaticAt>,
         table: &UdtTable,
         sb: &StreamBlocks,
         range: Option<TimeRange>,

@@ -1,8 +1,8 @@
 //! `measures`: one row per metric event of `metrics` streams.
 
-use super::block_source::{batches_from_blocks, decode_block_with, Rollback, StreamBlocks};
+use super::block_source::{batches_from_blocks, decode_block_with, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, InPlace, PropertiesJson, ViewColumns};
-use super::descriptors::{DescriptorMemo, StaticLayout};
+use super::descriptors::{DescriptorMemo, StaticAt, StaticBuild, StaticLayout};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::decode::{le_word, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, ValueRef, WordAt};
 use crate::time::{TickConverter, TimeRange};
@@ -200,24 +200,20 @@ fn static_layout(e: &EventRef) -> Option<WalkLayout> {
 /// descriptor id is a dependency of the block.
 #[derive(Clone, Copy, Default)]
 struct StaticType {
-    time: usize,
-    desc: usize,
+    at: StaticAt,
     value: usize,
     kind: ValueWord,
 }
 
 impl StaticLayout for StaticType {
-    fn desc(&self) -> usize {
-        self.desc
-    }
-    fn time(&self) -> usize {
-        self.time
+    fn at(&self) -> StaticAt {
+        self.at
     }
 }
 
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
     let (time, desc, value, kind) = static_members(udt)?;
-    (ids == [desc]).then_some(StaticType { time, desc, value, kind })
+    (ids == [desc]).then_some(StaticType { at: StaticAt { desc, time }, value, kind })
 }
 
 /// What a static metric event's row takes from its descriptor, found once per descriptor and block.
@@ -242,21 +238,7 @@ impl MetricRow {
     }
 }
 
-/// The rows being built and what the fast path shares with the walk.
-#[derive(Default)]
-struct MeasureBuild {
-    rows: EventRows<MeasureColumns>,
-    descriptors: DescriptorMemo<MetricRow>,
-}
-
-impl Rollback for MeasureBuild {
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-    fn truncate(&mut self, len: usize) {
-        self.rows.truncate(len)
-    }
-}
+type MeasureBuild = StaticBuild<MeasureColumns, DescriptorMemo<MetricRow>>;
 
 impl MeasureBuild {
     /// A static metric event's row, unless filtered out.
