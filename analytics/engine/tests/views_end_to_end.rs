@@ -218,7 +218,7 @@ async fn fast_path_rows_match_the_events_exactly() {
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let (level_of, target_of) = (|i: u64| 1 + (i % 6) as u32, |i: u64| format!("t{}", i % 3));
     // Some messages span several 16-byte chunks.
-    let msg_of = |i: u64| if i % 7 == 0 { format!("m{i}: a message longer than two chunks") } else { format!("m{i}") };
+    let msg_of = |i: u64| if i.is_multiple_of(7) { format!("m{i}: a message longer than two chunks") } else { format!("m{i}") };
     let mut d = Queue::default();
     for t in 0..3 {
         d.static_string(0, 100 + t, &format!("t{t}"));
@@ -269,7 +269,7 @@ async fn fast_path_rows_match_the_events_exactly() {
 #[tokio::test]
 async fn fast_path_spans_match_the_events_exactly() {
     use common::*;
-    let Some(mut lake) = lake_with_a_cpu_stream().await else { return };
+    let Some(mut lake) = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await else { return };
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs").static_string(2, 4, "named");
@@ -320,7 +320,7 @@ async fn fast_path_spans_match_the_events_exactly() {
 #[tokio::test]
 async fn spans_rebuilt_in_parts_match_one_call_stack() {
     use common::*;
-    let Some(mut lake) = lake_with_a_cpu_stream().await else { return };
+    let Some(mut lake) = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await else { return };
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs");
     for i in 0..5 {
@@ -414,13 +414,8 @@ async fn spans_rebuilt_in_parts_match_one_call_stack() {
 /// a later block that names a missing descriptor is dropped whole.
 #[tokio::test]
 async fn fast_path_measures_match_the_events_exactly() {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let Some(url) = test_pg_url().await else { return };
-    let mut lake = TestLake::create(&url).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_metrics_metadata();
-    lake.insert_stream(MET, P, &dm, &om, &["metrics"], &[]).await;
+    let Some(mut lake) = lake_with_one_stream(MET, rust_metrics_metadata(), "metrics").await else { return };
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let unit_of = |i: u64| ["ms", "ticks", "bytes"][(i % 3) as usize];
     let mut d = Queue::default();
@@ -475,28 +470,22 @@ async fn fast_path_measures_match_the_events_exactly() {
     }
 }
 
-/// A lake with process `P` and its cpu stream `CPU` (upstream's Rust layouts).
-async fn lake_with_a_cpu_stream() -> Option<common::lake::TestLake> {
+/// A lake with process `P` and one stream of it, with these type tables and tag.
+async fn lake_with_one_stream(stream: &str, (dm, om): (Vec<u8>, Vec<u8>), tag: &str) -> Option<common::lake::TestLake> {
     use common::lake::{test_pg_url, TestLake};
-    use common::*;
     let lake = TestLake::create(&test_pg_url().await?).await;
     lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
-    let (dm, om) = rust_cpu_metadata();
-    lake.insert_stream(CPU, P, &dm, &om, &["cpu"], &[]).await;
+    lake.insert_stream(stream, P, &dm, &om, &[tag], &[]).await;
     Some(lake)
 }
 
 /// A lake with process `P` and log stream `LOG`, whose objects metadata ends with a variable-size
 /// type this reader does not know (its index is returned): the walk skips its records.
 async fn lake_with_a_log_stream_of_a_newer_producer() -> Option<(common::lake::TestLake, u8)> {
-    use common::lake::{test_pg_url, TestLake};
     use common::*;
-    let lake = TestLake::create(&test_pg_url().await?).await;
-    lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
     let (dm, om) = rust_log_metadata();
     let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
     let future = objects.as_array().unwrap().len() as u8;
     objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
-    lake.insert_stream(LOG, P, &dm, &cbor_bytes(&objects), &["log"], &[]).await;
-    Some((lake, future))
+    Some((lake_with_one_stream(LOG, (dm, cbor_bytes(&objects)), "log").await?, future))
 }

@@ -151,18 +151,6 @@ pub(super) enum EventBody<'a> {
     Custom(Custom<'a>),
 }
 
-/// Byte offset of an 8-byte member in the events of one fixed-size type ([`EventRef::word_at`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WordAt(usize);
-
-impl WordAt {
-    /// At byte `offset` of the type's events: one of the type's members that is 8 bytes whole
-    /// (reads past an event's end are refused by [`EventRef::word`]).
-    pub(crate) fn new(offset: usize) -> Self {
-        WordAt(offset)
-    }
-}
-
 /// One event of a block, already checked: reading a member cannot fail on valid indexes.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRef<'a> {
@@ -198,18 +186,12 @@ impl<'a> EventRef<'a> {
         Some(u64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
     }
 
-    /// Where the 8 bytes of member `i` lie (an `u64`/`i64`, or a dependency id) in every fixed-size
-    /// event of this type: resolved once per type, read per event with [`EventRef::word`].
-    pub fn word_at(&self, i: usize) -> Option<WordAt> {
-        let EventBody::Pod(p) = &self.body else { return None };
-        p.udt.word_offset(i).map(WordAt)
-    }
-
-    /// The 8 bytes at `at`, resolved by [`EventRef::word_at`] for this event's type.
+    /// The 8 bytes at byte `offset` of a fixed-size event: a member's place resolved once per type
+    /// ([`Udt::word_offset`]), read per event. `None` for variable-size events and past the end.
     #[inline(always)]
-    pub fn word(&self, at: WordAt) -> Option<u64> {
+    pub fn word(&self, offset: usize) -> Option<u64> {
         let EventBody::Pod(p) = &self.body else { return None };
-        Some(u64::from_le_bytes(p.window.get(at.0..at.0 + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(p.window.get(offset..offset + 8)?.try_into().ok()?))
     }
 
     /// Integer member `i` (`u64` or `i64`) of a fixed-size event, read straight from its bytes:

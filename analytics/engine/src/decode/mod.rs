@@ -10,7 +10,7 @@ mod strings;
 mod udt;
 mod value;
 
-pub use event::{le_word, EventRef, MemberIndex, PodRef, RunTypes, TypeMemo, ValueRef, WordAt};
+pub use event::{le_word, EventRef, MemberIndex, PodRef, RunTypes, TypeMemo, ValueRef};
 pub use parser::{id_slot, try_for_each_object, try_for_each_object_with, try_parse_pod, try_read_dependencies, DependencyMap, Taken};
 pub use payload::{try_decode_payload, try_lz4_frame_decompress, BlockBuffers};
 pub use udt::{CheckPlan, Kind, Member, Udt, UdtTable};

@@ -140,7 +140,6 @@ impl ChunkedText {
             dst.add(i).write_unaligned(self.chunks[i]);
         }
     }
-
 }
 
 /// A column's vector written in place by a tight loop that keeps one row count, in a register,

@@ -82,9 +82,7 @@ impl<T> DescriptorMemo<T> {
         self.rows.push((id, row));
         &self.rows.last().expect("just pushed").1
     }
-}
 
-impl<T> DescriptorMemo<T> {
     /// A view's fast path: the run of events of one record length `stride` from the start of
     /// `records`, of the types `learn` admits ([`RunTypes::take_run`]), as long as each one's
     /// descriptor already has a row in this block (the walk resolved it: the first event of each

@@ -4,7 +4,7 @@ use super::block_source::{batches_from_blocks, decode_block_with, StreamBlocks};
 use super::columns::{dict, source_fields, ts, ChunkedText, DictBuilder, EventRows, InPlace, PropertiesJson, TextColumn, ViewColumns};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use super::descriptors::{DescriptorMemo, StaticAt, StaticBuild};
-use crate::decode::{EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, WordAt};
+use crate::decode::{EventRef, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable};
 use std::borrow::Cow;
 use crate::time::TimeRange;
 use anyhow::Result;
@@ -52,7 +52,7 @@ struct LogReader {
     event: MemberIndex<6>,
     desc: MemberIndex<3>,
     /// Per event type, when its events are static logs: where their time and descriptor id lie.
-    layouts: TypeMemo<Option<(WordAt, WordAt)>>,
+    layouts: TypeMemo<Option<StaticAt>>,
 }
 
 impl LogReader {
@@ -75,8 +75,8 @@ impl LogReader {
     /// reference to its call-site descriptor, so every other column comes from the descriptor.
     #[inline(always)]
     fn read_static(&mut self, e: &EventRef) -> Option<(i64, u64)> {
-        let &(time, desc) = self.layouts.get(e, static_layout).as_ref()?;
-        Some((e.word(time)? as i64, e.word(desc)?))
+        let at = (*self.layouts.get(e, |e| static_at(e.udt)))?;
+        Some((e.word(at.time)? as i64, e.word(at.desc)?))
     }
 
     fn read<'a>(&mut self, e: &EventRef<'a>) -> Option<LogFields<'a>> {
@@ -104,29 +104,24 @@ impl LogReader {
     }
 }
 
-/// The time and descriptor members of a static log event type: one whose only members a row
-/// reads are its time and a reference to its call-site descriptor, so every other column comes
+/// Where a static log event type keeps its time and descriptor id: a type whose only members a
+/// row reads are its time and a reference to its call-site descriptor, so every other column comes
 /// from the descriptor. (Variable-size types list no members.)
-fn static_members(udt: &Udt) -> Option<(usize, usize)> {
+fn static_at(udt: &Udt) -> Option<StaticAt> {
     if ["msg", "level", "target", "properties"].iter().any(|n| udt.member_index(n).is_some()) {
         return None;
     }
     let (time, desc) = (udt.member_index("time")?, udt.member_index("desc")?);
-    (!udt.members[time].is_reference && udt.members[desc].is_reference).then_some((time, desc))
+    if udt.members[time].is_reference || !udt.members[desc].is_reference {
+        return None;
+    }
+    Some(StaticAt { desc: udt.word_offset(desc)?, time: udt.word_offset(time)? })
 }
 
-/// Where a static log event type keeps its time and descriptor id, if its events are static logs.
-fn static_layout(e: &EventRef) -> Option<(WordAt, WordAt)> {
-    let (time, desc) = static_members(e.udt)?;
-    Some((e.word_at(time)?, e.word_at(desc)?))
-}
-
-/// Where a static log event type keeps its time and descriptor id, for the fast path: when the
-/// walk's check of one of its events is that its descriptor id is a dependency of the block.
+/// [`static_at`] for the fast path: when the walk's check of one of its events is that its
+/// descriptor id is a dependency of the block.
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticAt> {
-    let (time, desc) = static_members(udt)?;
-    let (time, desc) = (udt.word_offset(time)?, udt.word_offset(desc)?);
-    (ids == [desc]).then_some(StaticAt { desc, time })
+    static_at(udt).filter(|at| ids == [at.desc])
 }
 
 type LogBuild = StaticBuild<LogColumns, DescriptorRows>;

@@ -4,7 +4,7 @@ use super::block_source::{batches_from_blocks, decode_block_with, StreamBlocks};
 use super::columns::{dict, source_fields, ts, DictBuilder, EventRows, InPlace, PropertiesJson, ViewColumns};
 use super::descriptors::{DescriptorMemo, StaticAt, StaticBuild, StaticLayout};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
-use crate::decode::{le_word, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, ValueRef, WordAt};
+use crate::decode::{le_word, EventRef, Kind, MemberIndex, Object, RunTypes, Taken, TypeMemo, Udt, UdtTable, ValueRef};
 use crate::time::{TickConverter, TimeRange};
 use anyhow::Result;
 use async_trait::async_trait;
@@ -164,40 +164,9 @@ impl ValueWord {
     }
 }
 
-/// The members of a static metric event type: its time, value and a reference to its descriptor,
-/// no properties, so its target, name and unit come from the descriptor alone.
-fn static_members(udt: &Udt) -> Option<(usize, usize, usize, ValueWord)> {
-    if udt.member_index("properties").is_some() {
-        return None;
-    }
-    let (time, desc, value) = (udt.member_index("time")?, udt.member_index("desc")?, udt.member_index("value")?);
-    let v = &udt.members[value];
-    let kind = match v.kind {
-        Kind::F64 => ValueWord::F64,
-        Kind::U64 => ValueWord::U64,
-        Kind::I64 => ValueWord::I64,
-        _ => return None,
-    };
-    let value_at = (!v.is_reference && v.size == 8 && v.offset + 8 <= udt.size).then_some(v.offset)?;
-    (!udt.members[time].is_reference && udt.members[desc].is_reference).then_some((udt.word_offset(time)?, udt.word_offset(desc)?, value_at, kind))
-}
-
-/// Where a static metric event type keeps its time, descriptor id and value, for the walk.
-#[derive(Clone, Copy)]
-struct WalkLayout {
-    time: WordAt,
-    desc: WordAt,
-    value: WordAt,
-    kind: ValueWord,
-}
-
-fn static_layout(e: &EventRef) -> Option<WalkLayout> {
-    let (time, desc, value, kind) = static_members(e.udt)?;
-    Some(WalkLayout { time: WordAt::new(time), desc: WordAt::new(desc), value: WordAt::new(value), kind })
-}
-
-/// The same for the fast path: when the walk's check of one of its events is that its
-/// descriptor id is a dependency of the block.
+/// Where a static metric event type keeps its descriptor id, time and value (byte offsets) and how
+/// its value is stored: a type with a time, a value and a reference to its descriptor, no
+/// properties, so its target, name and unit come from the descriptor alone.
 #[derive(Clone, Copy, Default)]
 struct StaticType {
     at: StaticAt,
@@ -211,9 +180,29 @@ impl StaticLayout for StaticType {
     }
 }
 
+fn static_metric(udt: &Udt) -> Option<StaticType> {
+    if udt.member_index("properties").is_some() {
+        return None;
+    }
+    let (time, desc, value) = (udt.member_index("time")?, udt.member_index("desc")?, udt.member_index("value")?);
+    let v = &udt.members[value];
+    let kind = match v.kind {
+        Kind::F64 => ValueWord::F64,
+        Kind::U64 => ValueWord::U64,
+        Kind::I64 => ValueWord::I64,
+        _ => return None,
+    };
+    let value = (!v.is_reference && v.size == 8 && v.offset + 8 <= udt.size).then_some(v.offset)?;
+    if udt.members[time].is_reference || !udt.members[desc].is_reference {
+        return None;
+    }
+    Some(StaticType { at: StaticAt { desc: udt.word_offset(desc)?, time: udt.word_offset(time)? }, value, kind })
+}
+
+/// [`static_metric`] for the fast path: when the walk's check of one of its events is that its
+/// descriptor id is a dependency of the block.
 fn static_type(udt: &Udt, ids: &[usize]) -> Option<StaticType> {
-    let (time, desc, value, kind) = static_members(udt)?;
-    (ids == [desc]).then_some(StaticType { at: StaticAt { desc, time }, value, kind })
+    static_metric(udt).filter(|t| ids == [t.at.desc])
 }
 
 /// What a static metric event's row takes from its descriptor, found once per descriptor and block.
@@ -240,23 +229,20 @@ impl MetricRow {
 
 type MeasureBuild = StaticBuild<MeasureColumns, DescriptorMemo<MetricRow>>;
 
-impl MeasureBuild {
-    /// A static metric event's row, unless filtered out.
+impl EventRows<MeasureColumns> {
+    /// A static metric event's row: its time and value, the rest from its descriptor.
     #[inline(always)]
-    fn push_static(&mut self, t: i64, row_id: u64, word: u64, kind: ValueWord, sb: &StreamBlocks, no_properties: i32) {
-        let Some(row) = self.descriptors.get(row_id) else { return };
-        let (value, in_seconds) = kind.value(word, row, &sb.converter);
-        let (unit, pass) = row.unit(in_seconds);
-        if pass {
-            let rows = &mut self.rows;
-            rows.time.push(t);
-            rows.view.target.append_key(row.target);
-            rows.view.name.append_key(row.name);
-            rows.view.unit.append_key(unit);
-            rows.view.value.push(value);
-            rows.properties.append_key(no_properties);
-        }
+    fn push_static(&mut self, t: i64, row: &MetricRow, unit: i32, value: f64, no_properties: i32) {
+        self.time.push(t);
+        self.view.target.append_key(row.target);
+        self.view.name.append_key(row.name);
+        self.view.unit.append_key(unit);
+        self.view.value.push(value);
+        self.properties.append_key(no_properties);
     }
+}
+
+impl MeasureBuild {
 
     /// The fast path: static metric events read straight from the objects buffer, as long as each
     /// one's type is a static metric type and its descriptor already has a row in this block (the
@@ -393,7 +379,7 @@ impl View for MeasuresView {
         let mut build = MeasureBuild::default();
         let mut props_json = PropertiesJson::default();
         let mut reader = MeasureReader::new();
-        let mut layouts = TypeMemo::<Option<WalkLayout>>::default();
+        let mut layouts = TypeMemo::<Option<StaticType>>::default();
         let mut fast = RunTypes::<StaticType>::default();
         let (want_target, want_name, want_unit) = (filter.text("target"), filter.text("name"), filter.text("unit"));
         let filtered = want_target.active() || want_name.active() || want_unit.active();
@@ -413,15 +399,20 @@ impl View for MeasuresView {
                 build.descriptors.clear();
                 build.rows.start_block(p, &b.0);
                 decode_block_with(sb, b, &mut build, #[inline(always)] |_, e, build| {
-                    if let Some(l) = *layouts.get(e, static_layout) {
-                        let (Some(ticks), Some(id), Some(word)) = (e.word(l.time), e.word(l.desc), e.word(l.value)) else { return };
-                        if build.descriptors.get(id).is_none() {
-                            let Some(row) = reader.descriptor_row(e, &mut build.rows.view, keep) else { return };
-                            build.descriptors.insert(id, row);
-                        }
+                    if let Some(l) = *layouts.get(e, |e| static_metric(e.udt)) {
+                        let (Some(id), Some(ticks), Some(word)) = (e.word(l.at.desc), e.word(l.at.time), e.word(l.value)) else { return };
+                        let row = match build.descriptors.get(id) {
+                            Some(row) => row,
+                            None => {
+                                let Some(row) = reader.descriptor_row(e, &mut build.rows.view, keep) else { return };
+                                build.descriptors.insert(id, row)
+                            }
+                        };
                         let t = sb.converter.ticks_to_ns(ticks as i64);
-                        if range.is_none_or(|r| r.contains(t)) {
-                            build.push_static(t, id, word, l.kind, sb, no_properties);
+                        let (value, in_seconds) = l.kind.value(word, row, &sb.converter);
+                        let (unit, pass) = row.unit(in_seconds);
+                        if pass && range.is_none_or(|r| r.contains(t)) {
+                            build.rows.push_static(t, row, unit, value, no_properties);
                         }
                         return;
                     }

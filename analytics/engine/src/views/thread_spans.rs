@@ -5,7 +5,7 @@ use super::columns::{dict, ts, ts_array, CallSite, InPlace};
 use super::{parse_uuid, Instance, RowFilter, View, ViewContext, ViewSource};
 use crate::metadata::{BlockFilter, BlockRow};
 
-use crate::decode::{id_slot, le_word, EventRef, RunTypes, Taken, TypeMemo, Udt, WordAt};
+use crate::decode::{id_slot, le_word, RunTypes, Taken, TypeMemo, Udt};
 use crate::time::TimeRange;
 use anyhow::{bail, Result};
 use async_trait::async_trait;
@@ -151,12 +151,12 @@ impl CallSites {
 const UNSET: i64 = i64::MIN;
 
 /// What the call stack needs of an event type: begin (1), end (2) or neither (0), and where an
-/// event's time and descriptor id lie.
+/// event's time and descriptor id lie (byte offsets), when it has them.
 #[derive(Clone, Copy)]
 struct SpanType {
     kind: u8,
-    time: Option<WordAt>,
-    desc: Option<WordAt>,
+    time: Option<usize>,
+    desc: Option<usize>,
 }
 
 /// Begin (1), end (2) or neither (0), by the event type's name.
@@ -170,14 +170,13 @@ fn span_kind(type_name: &str) -> u8 {
     }
 }
 
-fn span_type(e: &EventRef) -> SpanType {
-    let kind = span_kind(e.type_name());
+fn span_type(udt: &Udt) -> SpanType {
     let word = |member: &str, reference: bool| {
-        let i = e.member_index(member)?;
-        e.udt.members.get(i).filter(|m| m.is_reference == reference)?;
-        e.word_at(i)
+        let i = udt.member_index(member)?;
+        (udt.members[i].is_reference == reference).then_some(())?;
+        udt.word_offset(i)
     };
-    SpanType { kind, time: word("time", false), desc: word("thread_span_desc", true) }
+    SpanType { kind: span_kind(&udt.name), time: word("time", false), desc: word("thread_span_desc", true) }
 }
 
 /// Call sites of one block's span descriptors by id: a block has a few used over and over, which
@@ -226,16 +225,9 @@ struct FastSpanType {
 }
 
 fn fast_span_type(udt: &Udt, ids: &[usize]) -> Option<FastSpanType> {
-    let begin = match span_kind(&udt.name) {
-        0 => return None,
-        kind => kind == 1,
-    };
-    let (time, desc) = (udt.member_index("time")?, udt.member_index("thread_span_desc")?);
-    if udt.members[time].is_reference || !udt.members[desc].is_reference {
-        return None;
-    }
-    let (time, desc) = (udt.word_offset(time)?, udt.word_offset(desc)?);
-    (ids == [desc]).then_some(FastSpanType { begin, time, desc })
+    let SpanType { kind, time, desc } = span_type(udt);
+    let (time, desc) = (time?, desc?);
+    (kind != 0 && ids == [desc]).then_some(FastSpanType { begin: kind == 1, time, desc })
 }
 
 /// An end event that found its part's call stack empty: it closes a span of an earlier part, or
@@ -423,7 +415,7 @@ fn part_spans(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], part: &mut
         part.start_block();
         let block = &b.0;
         decode_block_with(sb, b, part, #[inline(always)] |index, e, part| {
-            let ty = types.get(e, span_type);
+            let ty = types.get(e, |e| span_type(e.udt));
             if ty.kind == 0 {
                 return;
             }
