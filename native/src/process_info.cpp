@@ -110,9 +110,9 @@ Settings resolve_settings(const mm_config& c) {
   return s;
 }
 
-ProcessMeta collect_process_meta(const Settings& s, std::mt19937_64& rng) {
+ProcessMeta collect_process_meta(const Settings& s) {
   ProcessMeta p;
-  p.process_id = Uuid::v4(rng).str();
+  p.process_id = Uuid::random().str();
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   p.exe = !s.exe.empty() ? s.exe : (n > 0 ? std::string(buf, size_t(n)) : "unknown");

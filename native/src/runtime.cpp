@@ -35,20 +35,20 @@ const char* kKindNames[4] = {"log", "metrics", "cpu", "image"};
 }  // namespace
 
 Runtime::Runtime(Settings settings)
-    : settings_(std::move(settings)), profile_(kRustProfile), rng_(std::random_device{}()),
+    : settings_(std::move(settings)), profile_(kRustProfile), jitter_rng_(std::random_device{}()),
       queue_(settings_.max_queue_bytes) {
   profile_.lz4.level = settings_.lz4_level;
-  process_ = collect_process_meta(settings_, rng_);
+  process_ = collect_process_meta(settings_);
   transport_ = settings_.directory.empty()
                    ? make_http_transport(settings_.url, settings_.api_key, settings_.max_in_flight,
                                          settings_.request_timeout_ms)
                    : make_directory_transport(settings_.directory);
   DualTime start{process_.start_ticks, process_.start_time_ns};
-  log_stream_ = std::make_unique<Stream>(Uuid::v4(rng_).str(), kLogStream, schema_of(kLogStream), Properties{}, start);
+  log_stream_ = std::make_unique<Stream>(Uuid::random().str(), kLogStream, schema_of(kLogStream), Properties{}, start);
   metrics_stream_ =
-      std::make_unique<Stream>(Uuid::v4(rng_).str(), kMetricsStream, schema_of(kMetricsStream), Properties{}, start);
+      std::make_unique<Stream>(Uuid::random().str(), kMetricsStream, schema_of(kMetricsStream), Properties{}, start);
   image_stream_ =
-      std::make_unique<Stream>(Uuid::v4(rng_).str(), kImageStream, schema_of(kImageStream), Properties{}, start);
+      std::make_unique<Stream>(Uuid::random().str(), kImageStream, schema_of(kImageStream), Properties{}, start);
 }
 
 Runtime::~Runtime() {
@@ -87,7 +87,7 @@ Ring* Runtime::attach(StreamKind kind) {
     Properties props = {{"thread-id", std::to_string(long(syscall(SYS_gettid)))}};
     if (!name.empty()) props.emplace_back("thread-name", name);
     std::lock_guard lk(mu_);
-    e->owned = std::make_unique<Stream>(Uuid::v4(rng_).str(), kCpuStream, schema_of(kCpuStream), std::move(props),
+    e->owned = std::make_unique<Stream>(Uuid::random().str(), kCpuStream, schema_of(kCpuStream), std::move(props),
                                         DualTime::now());
     e->stream = e->owned.get();
   } else {
@@ -172,7 +172,7 @@ void Runtime::seal(Stream& s, const DualTime& now) {
     queue_.push(std::move(r), drop);
     s.registered = true;
   }
-  BlockMeta meta{Uuid::v4(rng_).str(), s.id, process_.process_id, s.block_begin.unix_ns,
+  BlockMeta meta{Uuid::random().str(), s.id, process_.process_id, s.block_begin.unix_ns,
                  s.block_begin.ticks - process_.start_ticks, now.unix_ns, now.ticks - process_.start_ticks,
                  s.object_offset};
   std::vector<uint8_t> deps, objs;
@@ -228,7 +228,7 @@ void Runtime::complete(Completion&& c) {
   retries_++;
   int64_t delay = std::min<int64_t>(int64_t(settings_.retry_base_ms) << std::min<uint32_t>(r.attempts - 1, 20),
                                     settings_.retry_max_ms);
-  delay = delay * 3 / 4 + int64_t(rng_() % uint64_t(delay / 2 + 1));  // jitter spreads a fleet's retries
+  delay = delay * 3 / 4 + int64_t(jitter_rng_() % uint64_t(delay / 2 + 1));  // jitter spreads a fleet's retries
   if (c.retry_after_ms >= 0) delay = std::max(delay, c.retry_after_ms);
   r.not_before_ms = now + delay;
   queue_.push_front(std::move(r));

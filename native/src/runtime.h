@@ -50,7 +50,7 @@ struct Settings {
   bool crash_handler, cpu_tracing;
 };
 Settings resolve_settings(const mm_config& config);
-ProcessMeta collect_process_meta(const Settings& s, std::mt19937_64& rng);
+ProcessMeta collect_process_meta(const Settings& s);
 
 class Runtime {
  public:
@@ -83,7 +83,7 @@ class Runtime {
   Settings settings_;
   Profile profile_;
   ProcessMeta process_;
-  std::mt19937_64 rng_;
+  std::mt19937_64 jitter_rng_;  // retry delays only; ids come from Uuid::random
   std::unique_ptr<Transport> transport_;
   RequestQueue queue_;
   std::unique_ptr<Stream> log_stream_, metrics_stream_, image_stream_;

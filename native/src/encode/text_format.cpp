@@ -1,9 +1,38 @@
 #include "encode/text_format.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace mm {
+
+namespace {
+
+Uuid with_v4_bits(Uuid u) {
+  u.bytes[6] = (u.bytes[6] & 0x0f) | 0x40;
+  u.bytes[8] = (u.bytes[8] & 0x3f) | 0x80;
+  return u;
+}
+
+}  // namespace
+
+Uuid Uuid::random() {
+  Uuid u;
+  size_t got = 0;
+  while (got < sizeof u.bytes) {
+    ssize_t n = getrandom(u.bytes + got, sizeof u.bytes - got, 0);
+    if (n > 0) got += size_t(n);
+    else if (n < 0 && errno != EINTR) {
+      // Only a kernel older than 3.17 (ENOSYS): an id we cannot make unique must not be made up.
+      perror("micromegas: getrandom");
+      abort();
+    }
+  }
+  return with_v4_bits(u);
+}
 
 Uuid Uuid::v4(std::mt19937_64& rng) {
   Uuid u;
@@ -12,9 +41,7 @@ Uuid Uuid::v4(std::mt19937_64& rng) {
     u.bytes[i] = uint8_t(a >> (8 * i));
     u.bytes[8 + i] = uint8_t(b >> (8 * i));
   }
-  u.bytes[6] = (u.bytes[6] & 0x0f) | 0x40;
-  u.bytes[8] = (u.bytes[8] & 0x3f) | 0x80;
-  return u;
+  return with_v4_bits(u);
 }
 
 std::string Uuid::str(bool upper) const {

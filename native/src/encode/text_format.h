@@ -8,7 +8,10 @@ namespace mm {
 
 struct Uuid {
   uint8_t bytes[16];
-  // Random version-4 UUID from the given generator.
+  // Version-4 UUID from the OS's CSPRNG (getrandom): every process, and every child forked
+  // after init, draws its own ids. Process, stream and block ids; never on the recording path.
+  static Uuid random();
+  // Version-4 UUID from the given generator: reproducible ids (golden vectors, simulators).
   static Uuid v4(std::mt19937_64& rng);
   std::string str(bool upper = false) const;
 };
