@@ -84,6 +84,27 @@ function text(m: CborMap, key: string, what: string): string {
   return v;
 }
 
+/**
+ * A string PostgreSQL's text types take: no NUL (PostgreSQL text cannot hold U+0000) and, for a
+ * VARCHAR(n) column, at most n characters (counted as PostgreSQL does, in code points).
+ */
+function checkPgText(v: string, name: string, what: string, maxChars = Infinity): string {
+  if (v.indexOf('\u0000') >= 0) throw new BadRequest(`${what}: ${name} contains a NUL character (PostgreSQL text cannot hold it)`);
+  if (v.length > maxChars) {
+    let n = 0;
+    for (const _ of v) n++;
+    if (n > maxChars) throw new BadRequest(`${what}: ${name} is longer than ${maxChars} characters`);
+  }
+  return v;
+}
+
+/** The processes table's VARCHAR(255) columns. */
+const VARCHAR_MAX = 255;
+
+function pgText(m: CborMap, key: string, what: string, maxChars = Infinity): string {
+  return checkPgText(text(m, key, what), `'${key}'`, what, maxChars);
+}
+
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
@@ -144,14 +165,24 @@ const AS_IS = 0x100; // 'T' separator, explicit offset, no leap second: PostgreS
 const ZULU = 0x200;
 const LEAP_SECOND = 0x400;
 
+/** timeShape's refusals: not RFC 3339 at all, or valid RFC 3339 that PostgreSQL's timestamptz refuses. */
+const NOT_RFC3339 = -1;
+const YEAR_ZERO = -2;
+const OFFSET_RANGE = -3;
+/** PostgreSQL takes UTC offsets up to ±15:59 (chrono up to ±23:59). */
+const MAX_OFFSET_HOURS = 15;
+
 /**
  * The shape of the RFC 3339 time in b[start, end), read in one pass over its bytes: the end of
- * its fraction (from start) and the flags above, or -1 when it is not one. The one check both the
- * decoded-string path and the in-place block reader use.
+ * its fraction (from start) and the flags above, or a negative refusal (above) when it is not one
+ * or PostgreSQL's timestamptz would refuse it. The one check both the decoded-string path and the
+ * in-place block reader use. Four-digit years bound the rest of the range: years 0001-9999 with
+ * any offset up to ±15:59 are inside timestamptz's (4713 BC to 294276 AD); year 0000 is not a
+ * year PostgreSQL reads (there is no year zero in AD/BC).
  */
 function timeShape(b: Uint8Array, start: number, end: number): number {
   const n = end - start;
-  if (n < 20) return -1;
+  if (n < 20) return NOT_RFC3339;
   const yh = d2(b, start), yl = d2(b, start + 2), mo = d2(b, start + 5), d = d2(b, start + 8);
   const h = d2(b, start + 11), mi = d2(b, start + 14), s = d2(b, start + 17);
   if ((yh | yl | mo | d | h | mi | s) < 0) return -1;
@@ -180,7 +211,9 @@ function timeShape(b: Uint8Array, start: number, end: number): number {
   const y = yh * 100 + yl;
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   const daysInMonth = mo === 2 ? (leap ? 29 : 28) : DAYS[mo];
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return -1;
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth || h > 23 || mi > 59 || s > 60 || offH > 23 || offM > 59) return NOT_RFC3339;
+  if (y === 0) return YEAR_ZERO;
+  if (offH > MAX_OFFSET_HOURS) return OFFSET_RANGE;
   if (zulu) return fracEnd | ZULU | (s === 60 ? LEAP_SECOND : 0);
   return fracEnd | (s === 60 ? LEAP_SECOND : sep === 84 ? AS_IS : 0);
 }
@@ -201,24 +234,35 @@ function normalized(v: string, shape: number): string {
  * an RFC 3339 time.
  */
 export function normalizeTime(v: string): string | null {
-  // Every character of a valid time is ASCII; past that, a latin1 copy could alias a digit.
-  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) >= 0x80) return null;
-  const shape = timeShape(Buffer.from(v, 'latin1'), 0, v.length);
+  const shape = shapeOf(v);
   return shape < 0 ? null : normalized(v, shape);
 }
 
+function shapeOf(v: string): number {
+  // Every character of a valid time is ASCII; past that, a latin1 copy could alias a digit.
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) >= 0x80) return NOT_RFC3339;
+  return timeShape(Buffer.from(v, 'latin1'), 0, v.length);
+}
+
 function time(m: CborMap, key: string, what: string): string {
-  const t = normalizeTime(text(m, key, what));
-  if (t === null) throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
-  return t;
+  const v = text(m, key, what);
+  const shape = shapeOf(v);
+  if (shape === YEAR_ZERO) throw new BadRequest(`${what}: '${key}' has year 0000, outside PostgreSQL's timestamptz range (years 0001-9999 are accepted)`);
+  if (shape === OFFSET_RANGE) throw new BadRequest(`${what}: '${key}' has a UTC offset beyond ±15:59 (PostgreSQL's limit)`);
+  if (shape < 0) throw new BadRequest(`${what}: '${key}' is not an RFC 3339 time`);
+  return normalized(v, shape);
 }
 
 function properties(m: CborMap, key: string, what: string): [string, string][] {
   const v = field(m, key, what);
   if (!isMap(v)) throw new BadRequest(`${what}: '${key}' must be a map`);
   const out: [string, string][] = [];
+  // A printable name for a hostile key (a NUL in it, or kilobytes of it), built only for an error.
+  const name = (k: string) => `property '${k.replace(/\u0000/g, '\\0').slice(0, 100)}'`;
   for (const [k, x] of Object.entries(v)) {
-    if (typeof x !== 'string') throw new BadRequest(`${what}: property '${k}' must be a text string`);
+    if (typeof x !== 'string') throw new BadRequest(`${what}: ${name(k)} must be a text string`);
+    if (k.indexOf('\u0000') >= 0) throw new BadRequest(`${what}: ${name(k)}: key contains a NUL character (PostgreSQL text cannot hold it)`);
+    if (x.indexOf('\u0000') >= 0) throw new BadRequest(`${what}: ${name(k)}: value contains a NUL character (PostgreSQL text cannot hold it)`);
     if (!k.startsWith(RESERVED_PREFIX)) out.push([k, x]);
   }
   return out;
@@ -234,12 +278,12 @@ export function parseProcess(body: Buffer): ProcessRow {
   }
   return {
     process_id: uuid(m, 'process_id', what),
-    exe: text(m, 'exe', what),
-    username: text(m, 'username', what),
-    realname: text(m, 'realname', what),
-    computer: text(m, 'computer', what),
-    distro: text(m, 'distro', what),
-    cpu_brand: text(m, 'cpu_brand', what),
+    exe: pgText(m, 'exe', what, VARCHAR_MAX),
+    username: pgText(m, 'username', what, VARCHAR_MAX),
+    realname: pgText(m, 'realname', what, VARCHAR_MAX),
+    computer: pgText(m, 'computer', what, VARCHAR_MAX),
+    distro: pgText(m, 'distro', what, VARCHAR_MAX),
+    cpu_brand: pgText(m, 'cpu_brand', what, VARCHAR_MAX),
     tsc_frequency: int(m, 'tsc_frequency', what),
     start_time: time(m, 'start_time', what),
     start_ticks: int(m, 'start_ticks', what),
@@ -301,7 +345,7 @@ export function parseStream(body: Buffer): StreamRow {
   const m = root(body, what);
   const tags = array(m, 'tags', what).map((t) => {
     if (typeof t !== 'string') throw new BadRequest(`${what}: 'tags' must hold text strings`);
-    return t;
+    return checkPgText(t, 'a tag', what);
   });
   return {
     stream_id: uuid(m, 'stream_id', what),

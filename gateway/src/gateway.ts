@@ -1,6 +1,6 @@
 // Wires storage, packer, auth and routes into one gateway instance for one thread.
 
-import type { GatewayConfig } from './config.js';
+import { checkOpenDoor, type GatewayConfig } from './config.js';
 import { createHandler, INGESTION_PATHS, oneLine, record, routeOf, type Reply, type Request } from './routes.js';
 import { listenUws, type UwsServer } from './http/uws.js';
 import { BlockPacker } from './pack/block-packer.js';
@@ -40,7 +40,14 @@ export interface GatewayDeps {
   ingestion?: boolean;
 }
 
+/** Whether this configuration checks credentials (the embedded default without keys does not). */
+export function authEnabled(config: GatewayConfig): boolean {
+  const embedded = !config.pgUrl;
+  return !config.disableAuth && !(embedded && config.apiKeys.length === 0);
+}
+
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
+  checkOpenDoor(config, authEnabled(config)); // before any storage is opened
   const log = deps.log ?? jsonLogger();
   const objects = deps.objects ?? openObjectStore(config);
   const db = deps.db ?? (await openDatabase(config));
@@ -59,7 +66,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   packer.onStorageLatency = (kind, s) => metrics.storage.observe({ kind }, s);
 
   const embedded = !config.pgUrl;
-  const authOn = !config.disableAuth && !(embedded && config.apiKeys.length === 0);
+  const authOn = authEnabled(config);
   const auth = authOn ? new ApiKeyAuth(config.apiKeys, embedded ? null : db) : null;
   if (!authOn) log.info('auth disabled', { reason: config.disableAuth ? '--disable-auth' : 'embedded default' });
   else if (config.oidcConfig) {
@@ -75,6 +82,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   metrics.gauges = () => ({
     gateway_write_queue_bytes: packer.stats.queueBytes,
     gateway_inflight_requests: server?.inflight() ?? 0,
+    gateway_buffered_body_bytes: server?.bufferedBodyBytes() ?? 0,
     gateway_objects_written_total: objects.writes,
     gateway_block_insert_statements_total: metadata.blockInserts,
   });
@@ -90,6 +98,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         host: config.host,
         port: config.port,
         maxBodyBytes: config.maxBodyBytes,
+        maxBufferedBodyBytes: config.maxBufferedBodyBytes,
         bodyTimeoutMs: config.bodyTimeoutMs,
         handle,
         postPaths: INGESTION_PATHS,

@@ -1,6 +1,6 @@
 // Library surface for the all-in-one server and for tests.
-export { createGateway, type Gateway, type GatewayDeps } from './gateway.js';
-export { loadConfig, defaultConfig, helpText, optionHelp, OPTIONS, type GatewayConfig, type Option } from './config.js';
+export { createGateway, authEnabled, type Gateway, type GatewayDeps } from './gateway.js';
+export { loadConfig, defaultConfig, helpText, optionHelp, checkOpenDoor, isLoopback, OPTIONS, type GatewayConfig, type Option } from './config.js';
 export { createHandler, type Request, type Reply } from './routes.js';
 export { readBlockPayload } from './pack/block-packer.js';
 export { parseBlock, parseProcess, parseStream, BadRequest } from './envelope.js';

@@ -3,8 +3,8 @@
 
 import { availableParallelism, userInfo } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { loadConfig, helpText, type GatewayConfig } from './config.js';
-import { createGateway } from './gateway.js';
+import { checkOpenDoor, loadConfig, helpText, type GatewayConfig } from './config.js';
+import { authEnabled, createGateway } from './gateway.js';
 import { openDatabase } from './storage.js';
 import { createKey, listKeys, revokeKey } from './auth/api-keys.js';
 import { jsonLogger } from './log.js';
@@ -104,6 +104,7 @@ async function main(): Promise<number | undefined> {
   const { config, args } = loadConfig(argv);
   if (args[0] === 'keys') return keys(config, args);
   if (args.length) throw new Error(`unexpected argument '${args[0]}' (see --help)`);
+  checkOpenDoor(config, authEnabled(config));
   const n = config.workers === 0 ? availableParallelism() : config.workers;
   if (n > 1 && !config.pgUrl) log.info('embedded PGlite is single-connection: running one worker');
   if (n > 1 && config.pgUrl) await serveWorkers(config, n);

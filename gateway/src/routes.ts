@@ -2,7 +2,9 @@
 // bench peer) call `handle`, and tests call it directly.
 
 import { BadRequest, parseBlock, parseProcess, parseStream } from './envelope.js';
-import { Overloaded, type BlockPacker } from './pack/block-packer.js';
+import { Overloaded, refusal, type BlockPacker } from './pack/block-packer.js';
+import { StreamOwnedElsewhere } from './store/metadata.js';
+import { isDataError } from './store/sql.js';
 import { AuthUnavailable, type ApiKeyAuth } from './auth/api-keys.js';
 import type { Metadata } from './store/metadata.js';
 import type { ObjectStore } from './store/objects.js';
@@ -120,11 +122,16 @@ export function createHandler(d: HandlerDeps): (req: Request) => Promise<Reply> 
       else if (route === 'insert_process') await d.metadata.insertProcess(parseProcess(req.body));
       else if (route === 'insert_stream') await d.metadata.insertStream(parseStream(req.body));
       else {
-        await d.packer.add(parseBlock(req.body));
-        d.metrics.blocks.incKey('');
+        const block = parseBlock(req.body);
+        const refused = refusal(await d.packer.add(block), block.row.block_id);
+        if (refused === undefined) d.metrics.blocks.incKey('');
+        else reply = { status: 400, body: `insert_block: ${refused}` };
       }
     } catch (e) {
       if (e instanceof BadRequest) reply = { status: 400, body: e.message };
+      else if (e instanceof StreamOwnedElsewhere) reply = { status: 400, body: `${route}: ${e.message}` };
+      // A value the column cannot hold that validation did not foresee: the client's fault, not an outage.
+      else if (isDataError(e)) reply = { status: 400, body: `${route}: PostgreSQL refused it: ${oneLine(e)}` };
       else if (e instanceof Overloaded) reply = { status: 503, body: 'overloaded: write queue full', headers: retryAfter() };
       else {
         d.log.error('storage write failed', { route, error: oneLine(e) });

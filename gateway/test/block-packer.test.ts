@@ -39,6 +39,7 @@ class MemoryRows {
   async insertBlocks(rows: StoredBlock[]) {
     this.inserts.push(rows);
     for (const r of rows) if (!this.rows.has(r.block_id)) this.rows.set(r.block_id, { ...r });
+    return null;
   }
 }
 

@@ -14,6 +14,12 @@ export interface UwsOptions {
   host: string;
   port: number;
   maxBodyBytes: number;
+  /**
+   * Request bodies held in memory across all connections (declared lengths are reserved up
+   * front); a body that would go beyond gets 503 + Retry-After. Held until the reply is sent or
+   * the request is aborted or timed out (408).
+   */
+  maxBufferedBodyBytes?: number;
   /** A body not complete within this time gets 408 (slow-client guard). */
   bodyTimeoutMs: number;
   handle: (req: Request) => Promise<Reply>;
@@ -33,6 +39,8 @@ export interface UwsServer {
   /** Stops accepting connections, then waits for in-flight requests (up to graceMs). */
   close(graceMs: number): Promise<void>;
   inflight(): number;
+  /** Request body bytes held in memory now (reserved or received, not yet answered). */
+  bufferedBodyBytes(): number;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -91,6 +99,8 @@ class Exchange {
   /** Otherwise copies of the chunks; a one-chunk body is used as is, not concatenated. */
   chunks: Buffer[] | null = null;
   deadline = 0;
+  /** Body bytes this exchange counts in the server's buffered total (reserved or received). */
+  held = 0;
   /** Links in the server's list of bodies still arriving (O(1) unlink, no rehashing). */
   prev: Exchange | null = null;
   next: Exchange | null = null;
@@ -110,6 +120,11 @@ class Exchange {
     this.finished = true;
     this.server.inflight--;
     this.server.unlink(this);
+    // The body is released here: a stalled, timed-out or aborted upload holds nothing after.
+    this.server.buffered -= this.held;
+    this.held = 0;
+    this.whole = null;
+    this.chunks = null;
     return true;
   }
 
@@ -143,9 +158,17 @@ class Exchange {
     }
   }
 
-  localReply(status: number, body: string): void {
+  localReply(status: number, body: string, headers?: Record<string, string>): void {
     this.server.o.onLocalReply?.(this.path, status, this.received);
-    this.reply({ status, body }, true);
+    this.reply({ status, body, headers }, true);
+  }
+
+  /** 503: the server holds as many request bodies as it may. */
+  bufferFull(): void {
+    const o = this.server.o;
+    this.localReply(503, `overloaded: request bodies in memory reached the ${o.maxBufferedBodyBytes}-byte cap; retry later`, {
+      'Retry-After': String(1 + Math.floor(Math.random() * 5)),
+    });
   }
 
   dispatch(body: Buffer): void {
@@ -173,6 +196,10 @@ class Exchange {
       if (isLast) this.dispatch(this.received === whole.length ? whole : whole.subarray(0, this.received));
       return;
     }
+    if (!this.server.hold(this, n)) {
+      this.bufferFull();
+      return;
+    }
     const copy = Buffer.allocUnsafe(n); // the one copy: uWS reuses the memory after return
     copy.set(new Uint8Array(ab));
     this.received += n;
@@ -184,6 +211,9 @@ class Exchange {
 
 class Server {
   inflight = 0;
+  /** Request body bytes held across all exchanges (see UwsOptions.maxBufferedBodyBytes). */
+  buffered = 0;
+  private readonly maxBuffered: number;
   /** Date.now() as of the last sweep: body deadlines are set from it (a clock read per request
    * cost more than the rest of the deadline bookkeeping), one sweep interval later to make up. */
   now = Date.now();
@@ -196,7 +226,17 @@ class Server {
   constructor(
     readonly o: UwsOptions,
     readonly sweepMs: number,
-  ) {}
+  ) {
+    this.maxBuffered = o.maxBufferedBodyBytes ?? Infinity;
+  }
+
+  /** Counts n more body bytes for `ex`; false (nothing counted) when that would pass the cap. */
+  hold(ex: Exchange, n: number): boolean {
+    if (this.buffered + n > this.maxBuffered) return false;
+    this.buffered += n;
+    ex.held += n;
+    return true;
+  }
 
   link(ex: Exchange): void {
     ex.prev = this.tail;
@@ -245,7 +285,13 @@ class Server {
       ex.dispatch(EMPTY);
       return;
     }
-    if (Number.isSafeInteger(expected) && expected >= 0) ex.whole = Buffer.allocUnsafe(expected);
+    if (Number.isSafeInteger(expected) && expected >= 0) {
+      if (!this.hold(ex, expected)) {
+        ex.bufferFull();
+        return;
+      }
+      ex.whole = Buffer.allocUnsafe(expected);
+    }
     ex.deadline = this.now + o.bodyTimeoutMs + this.sweepMs;
     this.link(ex);
     res.onData((ab, isLast) => ex.data(ab, isLast));
@@ -267,6 +313,7 @@ export function listenUws(o: UwsOptions): Promise<UwsServer> {
       resolve({
         port: uWS.us_socket_local_port(socket),
         inflight: () => server.inflight,
+        bufferedBodyBytes: () => server.buffered,
         async close(graceMs) {
           uWS.us_listen_socket_close(socket);
           clearInterval(sweep);

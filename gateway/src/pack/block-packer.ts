@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Block } from '../envelope.js';
 import type { ObjectStore } from '../store/objects.js';
-import type { Metadata, StoredBlock } from '../store/metadata.js';
+import type { Metadata, RefusedRows, StoredBlock } from '../store/metadata.js';
 
 export class Overloaded extends Error {}
 
@@ -23,15 +23,17 @@ interface Pending {
   parts: Buffer[];
   rows: StoredBlock[];
   bytes: number;
-  waiters: Map<string, Promise<void>>;
+  waiters: Map<string, Promise<RefusedRows | null>>;
   done: Deferred;
   timer?: NodeJS.Timeout;
 }
 
+/** Settles once the pack is durable: with the rows its INSERT refused (null: none), or rejected
+ * when the write failed as a whole. One promise shared by every block of the pack. */
 class Deferred {
-  resolve!: () => void;
+  resolve!: (refused: RefusedRows | null) => void;
   reject!: (e: unknown) => void;
-  readonly promise = new Promise<void>((res, rej) => {
+  readonly promise = new Promise<RefusedRows | null>((res, rej) => {
     this.resolve = res;
     this.reject = rej;
   });
@@ -58,8 +60,12 @@ export class BlockPacker {
     private readonly metadata: Metadata,
   ) {}
 
-  /** Resolves once `block` is durable (object and row). Rejects with Overloaded when full. */
-  add(block: Block): Promise<void> {
+  /**
+   * Resolves once the pack holding `block` is durable (object and rows), with the rows refused by
+   * the database: when `block`'s id is among them (see refusal), its row was not written. Rejects
+   * with Overloaded when full, or with the storage error when the pack could not be written.
+   */
+  add(block: Block): Promise<RefusedRows | null> {
     const id = block.row.block_id;
     // A concurrent duplicate shares the pending write instead of being stored twice.
     for (const p of [this.current, ...this.flushing, ...this.waitingToFlush]) {
@@ -89,7 +95,7 @@ export class BlockPacker {
     return { parts: [], rows: [], bytes: 0, waiters: new Map(), done: new Deferred() };
   }
 
-  private single(block: Block): Promise<void> {
+  private single(block: Block): Promise<RefusedRows | null> {
     const r = block.row;
     const p: Pending = this.newPending();
     p.bytes = block.row.payload_size;
@@ -102,11 +108,11 @@ export class BlockPacker {
         await this.timed('object_put', () =>
           this.objects.putCreateOnly(`blobs/${r.process_id}/${r.stream_id}/${r.block_id}`, block.payload),
         );
-        await this.timed('pg_insert', () =>
+        const refused = await this.timed('pg_insert', () =>
           this.metadata.insertBlocks([{ ...r, payload_object: null, payload_offset: null }]),
         );
         this.stats.packs++;
-        p.done.resolve();
+        p.done.resolve(refused);
       } catch (e) {
         this.stats.flushFailures++;
         p.done.reject(e);
@@ -135,9 +141,9 @@ export class BlockPacker {
       const key = packKey();
       await this.timed('object_put', () => this.objects.putCreateOnly(key, p.parts));
       for (const r of p.rows) r.payload_object = key;
-      await this.timed('pg_insert', () => this.metadata.insertBlocks(p.rows));
+      const refused = await this.timed('pg_insert', () => this.metadata.insertBlocks(p.rows));
       this.stats.packs++;
-      p.done.resolve();
+      p.done.resolve(refused);
     } catch (e) {
       this.stats.flushFailures++;
       p.done.reject(e);
@@ -168,6 +174,11 @@ export class BlockPacker {
       await new Promise((r) => setImmediate(r));
     }
   }
+}
+
+/** Why the database refused `blockId` in a pack's outcome (add's result), or undefined when it was written. */
+export function refusal(refused: RefusedRows | null, blockId: string): string | undefined {
+  return refused === null ? undefined : refused.get(blockId);
 }
 
 /** Date-partitioned keys keep listings short; the UUID makes each pack key unique. */

@@ -2,7 +2,7 @@
 // NOTHING); blocks are inserted many per statement through unnest().
 
 import type { BlockRow, ProcessRow, StreamRow } from '../envelope.js';
-import { pgArray, type SqlClient } from './sql.js';
+import { isDataError, pgArray, type SqlClient } from './sql.js';
 
 export interface StoredBlock extends BlockRow {
   /** Pack object key, or null for upstream's one-object-per-block layout. */
@@ -13,6 +13,14 @@ export interface StoredBlock extends BlockRow {
 const PROPS = (k: number, v: number) =>
   `(SELECT coalesce(array_agg(ROW(k, v)::micromegas_property ORDER BY n), '{}')
      FROM unnest($${k}::text[], $${v}::text[]) WITH ORDINALITY AS t(k, v, n))`;
+
+/** Rows a write refused, by block id, each with the reason its client is told (a 400). */
+export type RefusedRows = Map<string, string>;
+
+/** An insert_stream naming a stream that already belongs to another process. */
+export class StreamOwnedElsewhere extends Error {}
+
+const belongsTo = (stream: string, process: string) => `stream ${stream} belongs to process ${process}`;
 
 export class Metadata {
   /** Count of INSERT statements into blocks, for "rows per INSERT". */
@@ -32,30 +40,72 @@ export class Metadata {
     );
   }
 
+  /** Throws StreamOwnedElsewhere when the stream exists under another process (a retry of the same stream is fine). */
   async insertStream(s: StreamRow): Promise<void> {
-    await this.db.query(
-      `INSERT INTO streams VALUES ($1, $2, $3, $4, $5::text[], ${PROPS(6, 7)}, now(), 'micromegas-transit')
-       ON CONFLICT (stream_id) DO NOTHING`,
+    // The owner is read only when the insert conflicted (the snapshot predates the insert).
+    const owner = await this.db.query<{ process_id: string }>(
+      `WITH ins AS (
+         INSERT INTO streams VALUES ($1, $2, $3, $4, $5::text[], ${PROPS(6, 7)}, now(), 'micromegas-transit')
+         ON CONFLICT (stream_id) DO NOTHING RETURNING 1)
+       SELECT process_id::text FROM streams WHERE stream_id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
       [
         s.stream_id, s.process_id, s.dependencies_metadata, s.objects_metadata, pgArray(s.tags),
         pgArray(s.properties.map((x) => x[0])), pgArray(s.properties.map((x) => x[1])),
       ],
     );
+    const other = owner[0]?.process_id;
+    if (other && other !== s.process_id) throw new StreamOwnedElsewhere(belongsTo(s.stream_id, other));
   }
 
-  /** One statement for the whole batch; duplicates (retries) are dropped by the unique index. */
-  async insertBlocks(rows: StoredBlock[]): Promise<void> {
+  /**
+   * Inserts the batch; the rows it refuses are left out and returned with their reason (null when
+   * none): a block whose stream is stored under another process, or (found by splitting the batch)
+   * a row PostgreSQL refuses as data (SQLSTATE class 22/23). Any other error fails the whole batch.
+   * Duplicates (retries) are dropped by the unique index.
+   */
+  async insertBlocks(rows: StoredBlock[]): Promise<RefusedRows | null> {
+    const refused: RefusedRows = new Map();
+    await this.insertOrSplit(rows, refused);
+    return refused.size ? refused : null;
+  }
+
+  /** Halves a batch that PostgreSQL refused as data until the rows at fault stand alone: a few
+   * statements per bad row (log2 of the batch), and every good row written. */
+  private async insertOrSplit(rows: StoredBlock[], refused: RefusedRows): Promise<void> {
     if (!rows.length) return;
+    try {
+      for (const f of await this.insertBatch(rows)) refused.set(f.block_id, belongsTo(f.stream_id, f.owner));
+    } catch (e) {
+      if (!isDataError(e)) throw e;
+      if (rows.length === 1) {
+        refused.set(rows[0].block_id, `PostgreSQL refused the block: ${e.message}`);
+        return;
+      }
+      const mid = rows.length >> 1;
+      await this.insertOrSplit(rows.slice(0, mid), refused);
+      await this.insertOrSplit(rows.slice(mid), refused);
+    }
+  }
+
+  /** One statement: inserts the rows whose stream is unknown or theirs, returns the others. A block
+   * may arrive before its stream (upstream accepts that), so an unknown stream is not refused. */
+  private async insertBatch(rows: StoredBlock[]): Promise<{ block_id: string; stream_id: string; owner: string }[]> {
     const col = <K extends keyof StoredBlock>(k: K) => pgArray(rows.map((r) => r[k] as string | number | null));
     this.blockInserts++;
-    await this.db.query(
-      `INSERT INTO blocks (block_id, stream_id, process_id, begin_time, begin_ticks, end_time, end_ticks,
-                           nb_objects, object_offset, payload_size, insert_time, payload_object, payload_offset)
-       SELECT b, s, p, bt, bk, et, ek, n, oo, ps, now(), po, pf
-       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::int8[], $6::timestamptz[],
-                   $7::int8[], $8::int4[], $9::int8[], $10::int8[], $11::text[], $12::int8[])
-            AS t(b, s, p, bt, bk, et, ek, n, oo, ps, po, pf)
-       ON CONFLICT (block_id) DO NOTHING`,
+    return this.db.query(
+      `WITH t AS (
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::int8[], $6::timestamptz[],
+                              $7::int8[], $8::int4[], $9::int8[], $10::int8[], $11::text[], $12::int8[])
+                AS t(b, s, p, bt, bk, et, ek, n, oo, ps, po, pf)),
+       foreign_rows AS (
+         SELECT t.b, t.s, st.process_id AS owner FROM t JOIN streams st ON st.stream_id = t.s WHERE st.process_id <> t.p),
+       ins AS (
+         INSERT INTO blocks (block_id, stream_id, process_id, begin_time, begin_ticks, end_time, end_ticks,
+                             nb_objects, object_offset, payload_size, insert_time, payload_object, payload_offset)
+         SELECT b, s, p, bt, bk, et, ek, n, oo, ps, now(), po, pf
+         FROM t WHERE NOT EXISTS (SELECT 1 FROM foreign_rows f WHERE f.b = t.b)
+         ON CONFLICT (block_id) DO NOTHING)
+       SELECT b::text AS block_id, s::text AS stream_id, owner::text AS owner FROM foreign_rows`,
       [
         col('block_id'), col('stream_id'), col('process_id'), col('begin_time'), col('begin_ticks'),
         col('end_time'), col('end_ticks'), col('nb_objects'), col('object_offset'), col('payload_size'),

@@ -18,3 +18,13 @@ export function pgArray(values: (string | number | null)[]): string {
     '}'
   );
 }
+
+/**
+ * An error PostgreSQL raised because of the data in the statement (SQLSTATE class 22, data
+ * exception, or 23, integrity constraint violation), not because the database is unreachable:
+ * the client sent something the column cannot hold, and retrying cannot help.
+ */
+export function isDataError(e: unknown): e is Error & { code: string } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return e instanceof Error && typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
