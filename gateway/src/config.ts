@@ -116,7 +116,7 @@ export function loadConfig(
   }
   const get = (flag: string): string | undefined => {
     const o = options.find((x) => x.flag === flag)!;
-    return values.get(flag) ?? (o.env ? env[o.env] : undefined) ?? o.def;
+    return values.get(flag) ?? (o.env && env[o.env] !== '' ? env[o.env] : undefined) ?? o.def; // an empty variable is unset
   };
   const num = (flag: string): number => {
     const n = Number(get(flag));
@@ -126,11 +126,11 @@ export function loadConfig(
   const listen = get('listen')!;
   const at = listen.lastIndexOf(':');
   const host = at > 0 ? listen.slice(0, at) : '0.0.0.0';
-  let port = Number(listen.slice(at + 1));
   // --port replaces the port of the default or env listen address; a --listen flag names both.
   const portFlag = values.get('port');
-  if (portFlag !== undefined && !values.has('listen')) port = Number(portFlag);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port in '${portFlag ?? listen}' (want 0-65535)`);
+  const portText = portFlag !== undefined && !values.has('listen') ? portFlag : listen.slice(at + 1);
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port <= 65535)) throw new Error(`invalid port in '${portFlag ?? listen}' (want 0-65535)`);
   const flag = (name: string) => ['1', 'true'].includes(get(name) ?? '');
   const workers = get('workers') === 'auto' ? 0 : num('workers');
   return {
