@@ -2,7 +2,7 @@
 // vectors re-issued under fresh ids, moved to yesterday), bad blocks crafted from them, LZ4 frames
 // built by hand, raw-socket uploads that stall, and what /proc says about the server process.
 import { randomUUID, createHash } from 'node:crypto';
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -264,6 +264,11 @@ export function memory(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Resets the process's VmHWM to its current RSS (Linux >= 4.0, same user): the next peak is the probe's. */
+export function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
 /** The sockets the process listens on: TCP ports, and Unix socket paths ('@…' is abstract). */
