@@ -1,7 +1,7 @@
 // Golden vectors: POST every vector of unreal-plugin-protocol/vectors/manifest.json to a
 // live gateway (embedded default); accepted blocks must read back byte for byte, rejected
 // ones must carry the manifest's status and reason. Vectors built here from the wire
-// reference run too (they cover the runner when the manifest is absent).
+// reference run too. A missing manifest is a failure, not a quieter run.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,6 +65,11 @@ function builtIn(): Vector[] {
     bad('builtin-corrupt-not-map', definite(['block']), 'not a CBOR map'),
   ];
 }
+
+test('the golden vector manifest is present and lists vectors', () => {
+  assert.ok(existsSync(manifestPath), `${manifestPath} is missing: the golden vectors did not run`);
+  assert.ok(manifest.length > 0, 'the manifest lists no vectors');
+});
 
 const manifest = existsSync(manifestPath) ? fromManifest() : [];
 const vectors = [...manifest.map((v) => ({ ...v, source: 'manifest' })), ...builtIn().map((v) => ({ ...v, source: 'built-in' }))];
