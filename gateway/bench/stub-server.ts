@@ -23,7 +23,7 @@ const OK: Reply = { status: 200 };
 const handle = mode === 'no-decode' ? async () => OK : createHandler({
   metadata: { ping: async () => {} } as unknown as Metadata,
   objects: { ping: async () => {} } as unknown as ObjectStore,
-  packer: { add: async () => {} } as unknown as BlockPacker,
+  packer: { add: async () => null } as unknown as BlockPacker,
   auth: null,
   metrics: new Metrics(),
   log: silentLogger,

@@ -178,7 +178,7 @@ export class BlockPacker {
 
 /** Why the database refused `blockId` in a pack's outcome (add's result), or undefined when it was written. */
 export function refusal(refused: RefusedRows | null, blockId: string): string | undefined {
-  return refused === null ? undefined : refused.get(blockId);
+  return refused ? refused.get(blockId) : undefined;
 }
 
 /** Date-partitioned keys keep listings short; the UUID makes each pack key unique. */
