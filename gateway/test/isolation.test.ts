@@ -204,6 +204,13 @@ test("a block naming another process's stream gets 400; an unknown stream is acc
   await refused('insert_stream', streamBody('rust', other, sid), new RegExp(`^insert_stream: stream ${sid} belongs to process ${pid}$`));
   const [s] = await gw.metadata.db.query<{ process_id: string }>('SELECT process_id::text FROM streams WHERE stream_id = $1', [sid]);
   assert.equal(s.process_id, pid);
+  // Blocks that came before their stream claim it for their process: another process cannot take it.
+  const orphan = randomUUID();
+  await goodBlocks(1, orphan, pid);
+  await refused('insert_stream', streamBody('rust', other, orphan), new RegExp(`^insert_stream: stream ${orphan} belongs to process ${pid}$`));
+  assert.deepEqual(await gw.metadata.db.query('SELECT 1 FROM streams WHERE stream_id = $1', [orphan]), []);
+  assert.equal((await post('insert_stream', streamBody('rust', pid, orphan))).status, 200);
+  await goodBlocks(1, orphan, pid);
 });
 
 /** Opens a raw connection, sends headers declaring `length` bytes and `sent` of them, then stalls. */

@@ -40,21 +40,30 @@ export class Metadata {
     );
   }
 
-  /** Throws StreamOwnedElsewhere when the stream exists under another process (a retry of the same stream is fine). */
+  /**
+   * Throws StreamOwnedElsewhere when the stream exists under another process, or when blocks
+   * already stored for it (a block may precede its stream) name another process: the first claim
+   * wins. A retry of the same stream is fine.
+   */
   async insertStream(s: StreamRow): Promise<void> {
-    // The owner is read only when the insert conflicted (the snapshot predates the insert).
+    // One statement; the owner is read only when the insert did not happen (the snapshot predates it).
     const owner = await this.db.query<{ process_id: string }>(
-      `WITH ins AS (
-         INSERT INTO streams VALUES ($1, $2, $3, $4, $5::text[], ${PROPS(6, 7)}, now(), 'micromegas-transit')
+      `WITH claimed AS (
+         SELECT process_id FROM blocks WHERE stream_id = $1::uuid AND process_id <> $2::uuid LIMIT 1),
+       ins AS (
+         INSERT INTO streams
+         SELECT $1::uuid, $2::uuid, $3::bytea, $4::bytea, $5::text[], ${PROPS(6, 7)}, now(), 'micromegas-transit'
+         WHERE NOT EXISTS (SELECT 1 FROM claimed)
          ON CONFLICT (stream_id) DO NOTHING RETURNING 1)
-       SELECT process_id::text FROM streams WHERE stream_id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
+       SELECT process_id::text FROM streams WHERE stream_id = $1::uuid AND NOT EXISTS (SELECT 1 FROM ins)
+       UNION ALL SELECT process_id::text FROM claimed`,
       [
         s.stream_id, s.process_id, s.dependencies_metadata, s.objects_metadata, pgArray(s.tags),
         pgArray(s.properties.map((x) => x[0])), pgArray(s.properties.map((x) => x[1])),
       ],
     );
-    const other = owner[0]?.process_id;
-    if (other && other !== s.process_id) throw new StreamOwnedElsewhere(belongsTo(s.stream_id, other));
+    const other = owner.find((o) => o.process_id !== s.process_id)?.process_id;
+    if (other) throw new StreamOwnedElsewhere(belongsTo(s.stream_id, other));
   }
 
   /**
