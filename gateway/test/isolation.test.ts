@@ -213,11 +213,12 @@ test("a block naming another process's stream gets 400; an unknown stream is acc
   await goodBlocks(1, orphan, pid);
 });
 
-/** Opens a raw connection, sends headers declaring `length` bytes and `sent` of them, then stalls. */
+/** Opens a raw connection, sends headers declaring `length` bytes (-1: chunked) and `sent` of them, then stalls. */
 function stalledUpload(length: number, sent: number): Promise<{ socket: net.Socket; answer: Promise<string> }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => {
-      socket.write(`POST /ingestion/insert_block HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`);
+      const framing = length < 0 ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`;
+      socket.write(`POST /ingestion/insert_block HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n`);
       socket.write(Buffer.alloc(sent, 1));
       resolve({ socket, answer });
     });
@@ -256,6 +257,11 @@ test('a global cap on buffered bodies: 503 + Retry-After beyond it, and 408/abor
     assert.match(await over.answer, /^HTTP\/1\.1 503 [^]*Retry-After: \d[^]*request bodies in memory reached the 10485760-byte cap/);
     aborted.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await gauge(p, 'gateway_buffered_body_bytes'), 8 * MiB);
+    // Without Content-Length (chunked), bytes are counted as they arrive: the third MiB is refused.
+    const chunked = await stalledUpload(-1, 0);
+    for (let i = 0; i < 3; i++) chunked.socket.write(`${(MiB).toString(16)}\r\n${'x'.repeat(MiB)}\r\n`);
+    assert.match(await chunked.answer, /^HTTP\/1\.1 503 [^]*Retry-After: \d[^]*request bodies in memory reached/);
     assert.equal(await gauge(p, 'gateway_buffered_body_bytes'), 8 * MiB);
     const small = await request(p, '/ingestion/insert_block', Buffer.from([0xa0]));
     assert.equal(small.status, 400); // still served under the cap
