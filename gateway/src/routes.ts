@@ -17,6 +17,8 @@ export interface Request {
   authorization?: string;
   accept?: string;
   body: Buffer;
+  /** Aborted when the client disconnects (set for routes other than ingestion): long work stops. */
+  signal?: AbortSignal;
 }
 
 export interface Reply {

@@ -278,3 +278,32 @@ test('a global cap on buffered bodies: 503 + Retry-After beyond it, and 408/abor
   }
   await intact();
 });
+
+test('extra routes get a signal that aborts when the client disconnects (a query stops with it)', async () => {
+  let aborted: () => void = () => {};
+  const gone = new Promise<void>((r) => (aborted = r));
+  let started: () => void = () => {};
+  const running = new Promise<void>((r) => (started = r));
+  const extra = await createGateway(defaultConfig({ dataDir: tempDir() }), {
+    log: silentLogger,
+    routes: async (req) => {
+      if (req.path !== '/slow') return null;
+      assert.ok(req.signal && !req.signal.aborted);
+      req.signal.addEventListener('abort', aborted, { once: true });
+      started();
+      await gone;
+      return { status: 200, body: 'late' };
+    },
+  });
+  const p = await extra.listen();
+  try {
+    const socket = net.connect(p, '127.0.0.1', () => socket.write('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'));
+    socket.on('error', () => {});
+    await running;
+    socket.destroy();
+    await gone; // resolves only through the abort
+    assert.equal((await request(p, '/health')).status, 200);
+  } finally {
+    await extra.close();
+  }
+});

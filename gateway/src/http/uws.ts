@@ -101,6 +101,8 @@ class Exchange {
   deadline = 0;
   /** Body bytes this exchange counts in the server's buffered total (reserved or received). */
   held = 0;
+  /** Aborted when the client goes away (routes other than ingestion: a query stops on it). */
+  gone: AbortController | null = null;
   /** Links in the server's list of bodies still arriving (O(1) unlink, no rehashing). */
   prev: Exchange | null = null;
   next: Exchange | null = null;
@@ -175,7 +177,8 @@ class Exchange {
     this.dispatched = true;
     this.server.unlink(this);
     const { method, path, authorization, accept } = this;
-    this.server.o.handle({ method, path, authorization, accept, body }).then(
+    const signal = this.gone?.signal;
+    this.server.o.handle(signal ? { method, path, authorization, accept, body, signal } : { method, path, authorization, accept, body }).then(
       (r) => this.reply(r),
       () => this.reply(INTERNAL_ERROR),
     );
@@ -264,17 +267,21 @@ class Server {
   }
 
   route(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
-    this.start(res, req, upperMethod(req.getMethod()), req.getUrl(), req.getHeader(H_ACCEPT) || undefined);
+    this.start(res, req, upperMethod(req.getMethod()), req.getUrl(), req.getHeader(H_ACCEPT) || undefined, new AbortController());
   }
 
   /** Every request, once its method, path and Accept header are known. */
-  start(res: uWS.HttpResponse, req: uWS.HttpRequest, method: string, path: string, accept: string | undefined): void {
+  start(res: uWS.HttpResponse, req: uWS.HttpRequest, method: string, path: string, accept: string | undefined, gone: AbortController | null = null): void {
     const o = this.o;
     const authorization = o.readAuthorization === false ? undefined : req.getHeader(H_AUTHORIZATION) || undefined;
     const ex = new Exchange(this, res, method, path, authorization, accept);
     const declared = req.getHeader(H_CONTENT_LENGTH);
     this.inflight++;
-    res.onAborted(() => ex.finish());
+    ex.gone = gone;
+    res.onAborted(() => {
+      ex.finish();
+      ex.gone?.abort(); // also when the reply was streaming: the query behind it stops
+    });
 
     const expected = declared ? Number(declared) : -1;
     if (expected > o.maxBodyBytes) {
