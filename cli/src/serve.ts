@@ -1,8 +1,11 @@
 // The all-in-one server: ingestion, SQL and lakehouse maintenance on one port.
 // Embedded default: PGlite and a local object store under --data-dir. The Rust
-// analytics engine reaches the same PGlite through a loopback PostgreSQL socket.
+// analytics engine reaches the same PGlite through a PostgreSQL Unix socket only this
+// user can open.
 // Roles split the work for production (gateway, analytics, maintenance) against a real
 // PostgreSQL and object store.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
@@ -27,7 +30,30 @@ export const SERVE_OPTIONS: Option[] = [
 
 export interface Server {
   url: string;
+  /** The directory of the embedded PostgreSQL's Unix socket (libpq's `host`), when this process serves one. */
+  sqlSocketDir?: string;
   close(): Promise<void>;
+}
+
+/**
+ * Serves PGlite to the Rust engine on a Unix socket, never a TCP port: PGlite checks no
+ * password, so the file system is the lock. The socket lives in a fresh 0700 directory
+ * (mkdtemp) and is itself 0600, so only this user's processes can connect. The directory
+ * is under the temp dir, not --data-dir, because a socket path must fit in 107 bytes.
+ */
+async function servePglite(pglite: never): Promise<{ server: PGLiteSocketServer; dir: string; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'micromegas-pg-'));
+  try {
+    // libpq's name for the socket of port 5432, so `host=<dir>` finds it.
+    const path = join(dir, '.s.PGSQL.5432');
+    const server = new PGLiteSocketServer({ db: pglite, path, maxConnections: 8 });
+    await server.start();
+    chmodSync(path, 0o600);
+    return { server, dir, url: `postgres://postgres@${encodeURIComponent(dir)}/postgres?sslmode=disable` };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** SQL over HTTP (`/api/query`, upstream's `/gateway/query`, `/api/perfetto`) as a gateway route. */
@@ -70,15 +96,14 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
   const maintenance = role === 'all' || role === 'maintenance' ? maintenanceOptions(get) : undefined;
 
   const db = await openDatabase(config);
-  let socket: PGLiteSocketServer | null = null;
+  let socket: Awaited<ReturnType<typeof servePglite>> | null = null;
   let engine: Engine | null = null;
   if (role !== 'gateway') {
     let sqlUrl = config.pgUrl;
     if (!sqlUrl) {
-      // PGlite is in this process: serve it on loopback for the Rust engine.
-      socket = new PGLiteSocketServer({ db: (db as unknown as { pglite: never }).pglite, host: '127.0.0.1', port: 0, maxConnections: 8 });
-      await socket.start();
-      sqlUrl = `postgres://postgres@${socket.getServerConn()}/postgres?sslmode=disable`;
+      // PGlite is in this process: the Rust engine reaches it through a private Unix socket.
+      socket = await servePglite((db as unknown as { pglite: never }).pglite);
+      sqlUrl = socket.url;
     }
     const objectStoreUri = config.objectStoreUri ?? pathToFileURL(join(config.dataDir, 'objects')).href;
     engine = await Engine.open({
@@ -105,15 +130,19 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
   return {
     url,
+    sqlSocketDir: socket?.dir,
     async close() {
       // One shutdown budget for the whole drain: what the gateway leaves of it goes to the partitions.
       const deadline = Date.now() + config.shutdownDelayMs + config.shutdownGraceMs;
       await loop?.stop();
       // In-flight queries finish first (the gateway drains them), then the partitions they
-      // started writing; the loopback socket stops last, before the database it serves closes.
+      // started writing; the PGlite socket stops last, before the database it serves closes.
       await gateway.close(async () => {
         if (engine) await settleWithin(engine.idle(), Math.max(0, deadline - Date.now()), () => log.error('partition writes still running at shutdown', { graceMs: config.shutdownGraceMs }));
-        await socket?.stop();
+        if (socket) {
+          await socket.server.stop();
+          rmSync(socket.dir, { recursive: true, force: true });
+        }
       });
     },
   };
