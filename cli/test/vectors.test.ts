@@ -37,7 +37,9 @@ after(async () => {
 });
 
 test('every golden vector: the status the manifest expects, then its events in SQL', async () => {
+  // No manifest is a failure (readFileSync throws), and so is an empty one.
   const { vectors } = JSON.parse(readFileSync(join(VECTORS, 'manifest.json'), 'utf8')) as { vectors: Vector[] };
+  assert.ok(vectors.length > 0, 'manifest.json lists vectors');
   // What SQL must show, per process: log messages, metric names, thread and async span counts.
   interface Want {
     logs: string[];
