@@ -214,8 +214,11 @@ export interface RawAnswer {
 }
 
 /** Sends the headers of a POST declaring `declared` body bytes and `send` of them, then stalls
- * until the server answers (or `waitMs` pass). */
-export function stalledUpload(port: number, path: string, declared: number, send: number, waitMs: number): Promise<RawAnswer> {
+ * until the server answers (or `waitMs` pass). With `headersFirstMs`, the body waits that long
+ * after the headers, and is not sent if the server answers meanwhile: a refusal at the headers
+ * then reaches the client (a server closing on unread bytes resets the connection, and the
+ * client may lose the answer). */
+export function stalledUpload(port: number, path: string, declared: number, send: number, waitMs: number, headersFirstMs = 0): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let head = '';
@@ -232,10 +235,17 @@ export function stalledUpload(port: number, path: string, declared: number, send
     });
     socket.on('error', () => done(0));
     socket.on('close', () => done(0));
-    socket.on('connect', () => {
-      socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/cbor\r\nContent-Length: ${declared}\r\n\r\n`);
+    let answered = false;
+    socket.once('data', () => (answered = true));
+    const sendBody = () => {
+      if (answered) return;
       const chunk = Buffer.alloc(1 << 20, 0xa5);
       for (let sent = 0; sent < send; sent += chunk.length) socket.write(chunk.subarray(0, Math.min(chunk.length, send - sent)));
+    };
+    socket.on('connect', () => {
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/cbor\r\nContent-Length: ${declared}\r\n\r\n`);
+      if (headersFirstMs > 0) setTimeout(sendBody, headersFirstMs);
+      else sendBody();
     });
   });
 }
