@@ -3,6 +3,7 @@
 //! Arrow IPC stream bytes (read with `apache-arrow` on the TypeScript side) or JSON bytes.
 
 use micromegas_analytics::engine::{self, to_ipc_stream, to_json_rows, EngineConfig};
+use micromegas_analytics::sql::{QueryError, SqlLimits};
 use micromegas_analytics::time::TimeRange;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -33,6 +34,16 @@ fn to_napi(e: anyhow::Error) -> Error {
     Error::new(Status::GenericFailure, format!("{e:#}"))
 }
 
+/// A query's error as `[kind] message`: the TS side turns the kind into the HTTP status, in one
+/// place (server.ts), instead of guessing it from the message.
+fn query_error(e: QueryError) -> Error {
+    Error::new(Status::GenericFailure, format!("[{}] {}", e.kind.code(), e.message))
+}
+
+fn query_error_of(e: anyhow::Error) -> Error {
+    query_error(QueryError::of(&e))
+}
+
 #[napi(object)]
 pub struct OpenOptions {
     /// PostgreSQL URL; defaults to `MICROMEGAS_SQL_CONNECTION_STRING`.
@@ -45,6 +56,14 @@ pub struct OpenOptions {
     pub query_timeout_ms: Option<u32>,
     /// Serve block views from Parquet partitions recorded in PostgreSQL (default true).
     pub jit_partitions: Option<bool>,
+    /// Queries running at once (default twice the cores); more wait in a short queue.
+    pub max_concurrent_queries: Option<u32>,
+    /// Queries waiting for a slot (default 16); beyond, queries are refused as overloaded.
+    pub max_queued_queries: Option<u32>,
+    /// Longest SQL text accepted, in bytes (default 256 KiB).
+    pub max_sql_bytes: Option<u32>,
+    /// Deepest expression nesting accepted (default 1000).
+    pub max_expression_depth: Option<u32>,
 }
 
 #[napi(object)]
@@ -96,7 +115,8 @@ pub struct QueryOptions {
     pub begin: Option<String>,
     /// RFC 3339 end of the query time range (requires `begin`).
     pub end: Option<String>,
-    pub limit: Option<u32>,
+    /// Rows at most: an integer from 0 to 2^53-1 (a JS number).
+    pub limit: Option<f64>,
 }
 
 fn parse_time(what: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
@@ -118,7 +138,13 @@ fn query_options(o: Option<QueryOptions>) -> Result<engine::QueryOptions> {
         (None, None) => None,
         _ => return Err(Error::new(Status::InvalidArg, "give both begin and end, or neither".to_string())),
     };
-    Ok(engine::QueryOptions { range, limit: o.limit.map(|l| l as usize) })
+    let limit = match o.limit {
+        Some(l) if l.fract() != 0.0 || !(0.0..=9_007_199_254_740_991.0).contains(&l) => {
+            return Err(query_error(QueryError::invalid(format!("limit must be an integer from 0 to 2^53-1, got {l}"))))
+        }
+        l => l.map(|l| l as usize),
+    };
+    Ok(engine::QueryOptions { range, limit })
 }
 
 #[napi]
@@ -130,6 +156,7 @@ pub struct Engine {
 #[napi]
 pub struct QueryStream {
     inner: Arc<tokio::sync::Mutex<engine::ResultStream>>,
+    abort: Option<tokio::task::AbortHandle>,
 }
 
 #[napi]
@@ -137,8 +164,17 @@ impl QueryStream {
     /// The next chunk of bytes, or null after the last.
     #[napi]
     pub async fn next(&self) -> Result<Option<Buffer>> {
-        let chunk = self.inner.lock().await.next_chunk().await.map_err(to_napi)?;
+        let chunk = self.inner.lock().await.next_chunk().await.map_err(query_error)?;
         Ok(chunk.map(Into::into))
+    }
+
+    /// Stops the query now (its reader is gone): its operators are dropped, its slot freed; a
+    /// pending or later `next()` rejects as cancelled. Idempotent.
+    #[napi]
+    pub fn cancel(&self) {
+        if let Some(a) = &self.abort {
+            a.abort();
+        }
     }
 }
 
@@ -180,6 +216,12 @@ pub async fn open_engine(options: OpenOptions) -> Result<Engine> {
         memory_limit: options.memory_limit_mb.map(|m| m as usize * 1024 * 1024),
         query_timeout: options.query_timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
         jit_partitions: options.jit_partitions.unwrap_or(true),
+        max_concurrent_queries: options.max_concurrent_queries.map(|n| n as usize),
+        max_queued_queries: options.max_queued_queries.map(|n| n as usize),
+        sql_limits: SqlLimits {
+            max_sql_bytes: options.max_sql_bytes.map_or(SqlLimits::default().max_sql_bytes, |n| n as usize),
+            max_expression_depth: options.max_expression_depth.map_or(SqlLimits::default().max_expression_depth, |n| n as usize),
+        },
     };
     let inner = engine::Engine::open(config).await.map_err(to_napi)?;
     Ok(Engine { inner: Arc::new(inner) })
@@ -191,7 +233,7 @@ impl Engine {
     #[napi]
     pub async fn query_ipc(&self, sql: String, options: Option<QueryOptions>) -> Result<Buffer> {
         let options = query_options(options)?;
-        let r = self.inner.query(&sql, &options).await.map_err(to_napi)?;
+        let r = self.inner.query(&sql, &options).await.map_err(query_error_of)?;
         Ok(to_ipc_stream(&r).map_err(to_napi)?.into())
     }
 
@@ -244,21 +286,23 @@ impl Engine {
         Ok(MaintenanceReport { partitions_written: r.partitions_written as i64, partitions_fresh: r.partitions_fresh as i64, rows: r.rows as i64 })
     }
 
-    /// Runs `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
-    /// or the pieces of one JSON array), read with `next()`.
+    /// Starts `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
+    /// or the pieces of one JSON array), read with `next()`; errors, planning ones included,
+    /// come from `next()`; `cancel()` stops the query.
     #[napi]
-    pub async fn query_stream(&self, sql: String, options: Option<QueryOptions>, arrow: bool) -> Result<QueryStream> {
+    pub fn query_stream(&self, sql: String, options: Option<QueryOptions>, arrow: bool) -> Result<QueryStream> {
         let options = query_options(options)?;
         let format = if arrow { engine::ResultFormat::ArrowIpc } else { engine::ResultFormat::Json };
-        let stream = self.inner.query_stream(&sql, &options, format).await.map_err(to_napi)?;
-        Ok(QueryStream { inner: Arc::new(tokio::sync::Mutex::new(stream)) })
+        let stream = self.inner.query_stream(&sql, &options, format);
+        let abort = stream.abort_handle();
+        Ok(QueryStream { inner: Arc::new(tokio::sync::Mutex::new(stream)), abort })
     }
 
     /// Runs `sql` and returns the result as a JSON array of row objects.
     #[napi]
     pub async fn query_json(&self, sql: String, options: Option<QueryOptions>) -> Result<Buffer> {
         let options = query_options(options)?;
-        let r = self.inner.query(&sql, &options).await.map_err(to_napi)?;
+        let r = self.inner.query(&sql, &options).await.map_err(query_error_of)?;
         Ok(to_json_rows(&r).map_err(to_napi)?.into())
     }
 }

@@ -15,7 +15,7 @@ fn counters(lake: &common::lake::TestLake) -> (u64, u64, u64) {
 
 #[tokio::test]
 async fn a_partition_is_reused_then_rebuilt_when_a_block_arrives() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     let sql = format!("SELECT msg FROM view_instance('log_entries', '{P}') ORDER BY time");
 
     let first = lake.rows(&sql, None).await;
@@ -71,7 +71,7 @@ async fn a_partition_is_reused_then_rebuilt_when_a_block_arrives() {
 
 #[tokio::test]
 async fn thread_spans_partition_covers_the_stream_and_a_range_reads_only_its_blocks() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     let sql = format!("SELECT name FROM view_instance('thread_spans', '{CPU}') ORDER BY begin");
     assert_eq!(lake.rows(&sql, None).await.len(), 3);
     lake.engine().idle().await;
@@ -84,7 +84,7 @@ async fn thread_spans_partition_covers_the_stream_and_a_range_reads_only_its_blo
 
 #[tokio::test]
 async fn maintenance_materializes_global_hours_once_and_queries_then_read_no_block() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     let engine = lake.engine();
     let (begin, end) = (at(-3600.0), at(7200.0));
     // Log blocks were inserted within one hour (t0 + ~1.5–3.5 s): one partition with the 4 good rows.
@@ -104,7 +104,7 @@ async fn maintenance_materializes_global_hours_once_and_queries_then_read_no_blo
 
 #[tokio::test]
 async fn a_range_over_a_small_share_of_a_stale_hour_reads_its_blocks_without_building_the_hour() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     // Five more one-event log blocks, 10..14 s, in the same insert-time hour: eight in all.
     for i in 0..5u8 {
         let secs = 10.0 + i as f64;
@@ -130,7 +130,7 @@ async fn a_range_over_a_small_share_of_a_stale_hour_reads_its_blocks_without_bui
 
 #[tokio::test]
 async fn a_filtered_query_builds_only_its_rows_and_the_partition_follows_in_the_background() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     let errors = format!("SELECT msg, level FROM view_instance('log_entries', '{P}') WHERE level <= 3 ORDER BY time");
     // Answered from the three blocks; the hour's partition (all four rows) is then written from
     // a second read of them.

@@ -32,7 +32,7 @@ async fn count(lake: &TestLake, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn cpu_streams_of_processes_without_errors_expire_early_and_everything_expires_at_max_age() {
-    let Some(mut lake) = populated_lake(true).await else { return };
+    let mut lake = populated_lake(true).await;
     // A second process, Q, with a cpu stream but no error logged.
     lake.insert_process(Q, "quiet.exe", 1_000_000_000, START_TICKS, &[]).await;
     let (dm, om) = common::rust_cpu_metadata();

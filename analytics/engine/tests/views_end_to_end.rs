@@ -24,13 +24,13 @@ fn a_block_corrupt_midway_gives_no_row() {
 
 #[tokio::test]
 async fn every_view_answers_with_the_exact_rows_from_partitions() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     check_every_view(&lake).await;
 }
 
 #[tokio::test]
 async fn every_view_answers_with_the_exact_rows_straight_from_blocks() {
-    let Some(lake) = populated_lake(false).await else { return };
+    let lake = populated_lake(false).await;
     check_every_view(&lake).await;
 }
 
@@ -131,7 +131,7 @@ async fn check_every_view(lake: &common::lake::TestLake) {
 
 #[tokio::test]
 async fn the_query_range_prunes_blocks_and_rows() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     assert_eq!(
         lake.rows("SELECT msg FROM log_entries ORDER BY time", Some((0.15, 1.0))).await,
         vec![json!({"msg": "x=1"}), json!({"msg": "boom"})]
@@ -154,7 +154,7 @@ async fn the_query_range_prunes_blocks_and_rows() {
 
 #[tokio::test]
 async fn bad_sql_and_bad_instances_give_the_engines_message_and_do_not_break_later_queries() {
-    let Some(lake) = populated_lake(true).await else { return };
+    let lake = populated_lake(true).await;
     let e = format!("{:#}", lake.query("SELEC 1", None).await.err().unwrap());
     assert!(e.contains("SELEC"), "{e}");
     let e = format!("{:#}", lake.query("SELECT nope FROM log_entries", None).await.err().unwrap());
@@ -174,7 +174,7 @@ async fn bad_sql_and_bad_instances_give_the_engines_message_and_do_not_break_lat
 #[tokio::test]
 async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record() {
     use common::*;
-    let Some((mut lake, future)) = lake_with_a_log_stream_of_a_newer_producer().await else { return };
+    let (mut lake, future) = lake_with_a_log_stream_of_a_newer_producer().await;
     let block = |msg: &str, level: u32, skipped_first: bool, secs: f64| {
         let mut d = Queue::default();
         d.static_string(0, 1, msg).static_string(0, 2, "app").static_string(0, 3, "main.rs");
@@ -213,7 +213,7 @@ async fn descriptors_do_not_leak_into_a_block_that_starts_with_a_skipped_record(
 #[tokio::test]
 async fn fast_path_rows_match_the_events_exactly() {
     use common::*;
-    let Some((mut lake, future)) = lake_with_a_log_stream_of_a_newer_producer().await else { return };
+    let (mut lake, future) = lake_with_a_log_stream_of_a_newer_producer().await;
     // Descriptor ids are addresses 8 apart, as a producer's statics are.
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let (level_of, target_of) = (|i: u64| 1 + (i % 6) as u32, |i: u64| format!("t{}", i % 3));
@@ -269,7 +269,7 @@ async fn fast_path_rows_match_the_events_exactly() {
 #[tokio::test]
 async fn fast_path_spans_match_the_events_exactly() {
     use common::*;
-    let Some(mut lake) = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await else { return };
+    let mut lake = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await;
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs").static_string(2, 4, "named");
@@ -320,7 +320,7 @@ async fn fast_path_spans_match_the_events_exactly() {
 #[tokio::test]
 async fn spans_rebuilt_in_parts_match_one_call_stack() {
     use common::*;
-    let Some(mut lake) = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await else { return };
+    let mut lake = lake_with_one_stream(CPU, rust_cpu_metadata(), "cpu").await;
     let mut d = Queue::default();
     d.static_string(2, 2, "engine").static_string(2, 3, "a.rs");
     for i in 0..5 {
@@ -415,7 +415,7 @@ async fn spans_rebuilt_in_parts_match_one_call_stack() {
 #[tokio::test]
 async fn fast_path_measures_match_the_events_exactly() {
     use common::*;
-    let Some(mut lake) = lake_with_one_stream(MET, rust_metrics_metadata(), "metrics").await else { return };
+    let mut lake = lake_with_one_stream(MET, rust_metrics_metadata(), "metrics").await;
     let desc_id = |i: u64| 0x7f00_0000_1000u64 + 8 * i;
     let unit_of = |i: u64| ["ms", "ticks", "bytes"][(i % 3) as usize];
     let mut d = Queue::default();
@@ -471,21 +471,21 @@ async fn fast_path_measures_match_the_events_exactly() {
 }
 
 /// A lake with process `P` and one stream of it, with these type tables and tag.
-async fn lake_with_one_stream(stream: &str, (dm, om): (Vec<u8>, Vec<u8>), tag: &str) -> Option<common::lake::TestLake> {
+async fn lake_with_one_stream(stream: &str, (dm, om): (Vec<u8>, Vec<u8>), tag: &str) -> common::lake::TestLake {
     use common::lake::{test_pg_url, TestLake};
-    let lake = TestLake::create(&test_pg_url().await?).await;
+    let lake = TestLake::create(&test_pg_url()).await;
     lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[]).await;
     lake.insert_stream(stream, P, &dm, &om, &[tag], &[]).await;
-    Some(lake)
+    lake
 }
 
 /// A lake with process `P` and log stream `LOG`, whose objects metadata ends with a variable-size
 /// type this reader does not know (its index is returned): the walk skips its records.
-async fn lake_with_a_log_stream_of_a_newer_producer() -> Option<(common::lake::TestLake, u8)> {
+async fn lake_with_a_log_stream_of_a_newer_producer() -> (common::lake::TestLake, u8) {
     use common::*;
     let (dm, om) = rust_log_metadata();
     let mut objects: ciborium::value::Value = ciborium::de::from_reader(&om[..]).unwrap();
     let future = objects.as_array().unwrap().len() as u8;
     objects.as_array_mut().unwrap().push(udt("SomeFutureEvent", 0, false, &[]));
-    Some((lake_with_one_stream(LOG, (dm, cbor_bytes(&objects)), "log").await?, future))
+    (lake_with_one_stream(LOG, (dm, cbor_bytes(&objects)), "log").await, future)
 }

@@ -8,7 +8,34 @@ export interface QueryOptions {
   /** RFC 3339 or a duration before now (`1h`); requires `end` unless `end` defaults to now. */
   begin?: string;
   end?: string;
+  /** Rows at most: an integer from 0 to Number.MAX_SAFE_INTEGER. */
   limit?: number;
+}
+
+/** Why a query failed, as the engine classifies it (server.ts maps it to an HTTP status). */
+export type QueryErrorKind = 'invalid_sql' | 'timeout' | 'resources_exhausted' | 'overloaded' | 'cancelled' | 'internal';
+const KINDS = new Set<string>(['invalid_sql', 'timeout', 'resources_exhausted', 'overloaded', 'cancelled', 'internal']);
+
+/** An engine error with its kind; the message is the engine's, without the `[kind] ` tag. */
+export class QueryError extends Error {
+  constructor(readonly kind: QueryErrorKind, message: string) {
+    super(message);
+    this.name = 'QueryError';
+  }
+}
+
+/** The native layer tags query errors `[kind] message`; other errors pass through unchanged. */
+function typed(e: unknown): unknown {
+  const m = e instanceof Error ? /^\[(\w+)\] ([\s\S]*)$/.exec(e.message) : null;
+  return m && KINDS.has(m[1]) ? new QueryError(m[1] as QueryErrorKind, m[2]) : e;
+}
+
+async function typedErrors<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    throw typed(e);
+  }
 }
 
 export class Engine {
@@ -45,23 +72,35 @@ export class Engine {
 
   /** Arrow IPC stream bytes. */
   queryIpc(sql: string, options: QueryOptions = {}): Promise<Buffer> {
-    return this.inner.queryIpc(sql, toNative(options));
+    return typedErrors(() => this.inner.queryIpc(sql, toNative(options)));
   }
 
   /** The result encoded as it is computed (Arrow IPC stream bytes, or one JSON array in
-   * pieces): a large result never sits whole in memory. Planning errors reject here. */
-  async queryStream(sql: string, options: QueryOptions = {}, format: 'json' | 'arrow' = 'json'): Promise<AsyncIterable<Buffer>> {
-    const stream = await this.inner.queryStream(sql, toNative(options), format === 'arrow');
+   * pieces): a large result never sits whole in memory. Errors, planning ones included, reject
+   * the iteration (typed as `QueryError`). The query stops (CPU and slot freed) when `signal`
+   * aborts or the iteration ends early (`break`, `return()`, a throw). */
+  async queryStream(sql: string, options: QueryOptions = {}, format: 'json' | 'arrow' = 'json', signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    const stream = await typedErrors(async () => this.inner.queryStream(sql, toNative(options), format === 'arrow'));
+    const cancel = () => stream.cancel();
+    if (signal?.aborted) cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
     return {
       async *[Symbol.asyncIterator]() {
-        for (let chunk = await stream.next(); chunk !== null; chunk = await stream.next()) if (chunk.length) yield chunk;
+        let finished = false;
+        try {
+          for (let chunk = await typedErrors(() => stream.next()); chunk !== null; chunk = await typedErrors(() => stream.next())) if (chunk.length) yield chunk;
+          finished = true;
+        } finally {
+          signal?.removeEventListener('abort', cancel);
+          if (!finished) cancel();
+        }
       },
     };
   }
 
   /** JSON array of row objects, as bytes. */
   queryJsonBytes(sql: string, options: QueryOptions = {}): Promise<Buffer> {
-    return this.inner.queryJson(sql, toNative(options));
+    return typedErrors(() => this.inner.queryJson(sql, toNative(options)));
   }
 
   /** Rows as plain objects (parsed from the JSON Rust wrote). */

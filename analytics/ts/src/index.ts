@@ -1,5 +1,5 @@
 // @micromegas/analytics: SQL over micromegas telemetry.
-export { Engine, type QueryOptions } from './engine.js';
+export { Engine, QueryError, type QueryErrorKind, type QueryOptions } from './engine.js';
 export type { OpenOptions, RetentionOptions, RetentionReport, EngineStats, MaintenanceReport } from './native.js';
 export {
   answerQuery,

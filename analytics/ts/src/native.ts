@@ -8,6 +8,14 @@ export interface OpenOptions {
   memoryLimitMb?: number;
   queryTimeoutMs?: number;
   jitPartitions?: boolean;
+  /** Queries running at once (default twice the cores); more wait in a short queue. */
+  maxConcurrentQueries?: number;
+  /** Queries waiting for a slot (default 16); beyond, queries answer 503. */
+  maxQueuedQueries?: number;
+  /** Longest SQL text accepted, in bytes (default 256 KiB). */
+  maxSqlBytes?: number;
+  /** Deepest expression nesting accepted (default 1000). */
+  maxExpressionDepth?: number;
 }
 
 export interface EngineStats {
@@ -49,10 +57,12 @@ export interface MaintenanceReport {
 export interface NativeQueryStream {
   /** The next encoded chunk, or null after the last. */
   next(): Promise<Buffer | null>;
+  /** Stops the query; a pending or later next() rejects as cancelled. */
+  cancel(): void;
 }
 
 export interface NativeEngine {
-  queryStream(sql: string, options: NativeQueryOptions | undefined, arrow: boolean): Promise<NativeQueryStream>;
+  queryStream(sql: string, options: NativeQueryOptions | undefined, arrow: boolean): NativeQueryStream;
   materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>;
   applyRetention(options: RetentionOptions): Promise<RetentionReport>;
   idle(): Promise<void>;

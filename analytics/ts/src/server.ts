@@ -1,10 +1,12 @@
 // SQL over HTTP: `POST /api/query` ({sql, begin, end, limit}) and upstream's `POST /gateway/query`
 // ({sql, time_range_begin, time_range_end}). JSON rows by default, an Arrow IPC stream with
-// `Accept: application/vnd.apache.arrow.stream`. Bad SQL answers 400 with the engine's message.
-// `POST /api/perfetto` exports a process's spans as a Perfetto trace.
+// `Accept: application/vnd.apache.arrow.stream`. Engine errors carry a kind (QueryError) that
+// `statusOf` turns into the status: 400 bad or refused SQL, 504 timeout, 507 memory, 503 busy.
+// A client that goes away cancels its query. `POST /api/perfetto` exports a process's spans as a
+// Perfetto trace.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import type { Engine, QueryOptions } from './engine.js';
+import { QueryError, type Engine, type QueryErrorKind, type QueryOptions } from './engine.js';
 import { exportPerfetto, type TraceFormat } from './perfetto.js';
 
 export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
@@ -51,17 +53,25 @@ export function parseQueryRequest(body: Buffer): { sql: string; options: QueryOp
   const end = text('end') ?? text('time_range_end');
   if ((begin === undefined) !== (end === undefined)) throw new HttpError(400, 'give both begin and end, or neither');
   const limit = json.limit;
-  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0)) {
-    throw new HttpError(400, '`limit` must be a non-negative integer');
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0)) {
+    throw new HttpError(400, `\`limit\` must be an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
   }
   return { sql, options: { begin, end, limit: limit as number | undefined } };
 }
 
-function statusOf(message: string): number {
-  if (/timed out/.test(message)) return 504;
-  if (/Resources exhausted/i.test(message)) return 507;  // over the query memory limit
-  if (/connecting to PostgreSQL|reading block payload|object store/i.test(message)) return 500;
-  return 400;
+/** The one place an engine error becomes an HTTP status. */
+const STATUS_OF_KIND: Record<QueryErrorKind, number> = {
+  invalid_sql: 400,
+  timeout: 504,
+  resources_exhausted: 507, // over the query memory limit
+  overloaded: 503,
+  cancelled: 499, // the client closed the request: nobody reads this answer
+  internal: 500,
+};
+
+/** Engine errors by kind; other errors of the query path (perfetto's checks, times) are the caller's. */
+function statusOf(e: unknown): number {
+  return e instanceof QueryError ? STATUS_OF_KIND[e.kind] : 400;
 }
 
 /** A request as any HTTP framework sees it (node:http here, uWebSockets.js in the gateway). */
@@ -70,6 +80,8 @@ export interface QueryRequest {
   path: string;
   body: Buffer;
   accept?: string;
+  /** Aborted when the client goes away: the query stops (the gateway aborts it on uWS onAborted). */
+  signal?: AbortSignal;
 }
 
 export interface QueryReply {
@@ -100,7 +112,7 @@ export async function answerQuery(engine: Engine, req: QueryRequest): Promise<Qu
     }
     const { sql, options } = parseQueryRequest(req.body);
     const arrow = (req.accept ?? '').includes(ARROW_STREAM);
-    const body = await startStream(() => engine.queryStream(sql, options, arrow ? 'arrow' : 'json'));
+    const body = await startStream(() => engine.queryStream(sql, options, arrow ? 'arrow' : 'json', req.signal));
     return { status: 200, headers: { 'content-type': arrow ? ARROW_STREAM : JSON_TYPE }, body };
   } catch (e) {
     return e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
@@ -116,9 +128,13 @@ async function startStream(open: () => Promise<AsyncIterable<Buffer>>): Promise<
   });
   return {
     async *[Symbol.asyncIterator]() {
-      if (first.done) return;
-      yield first.value;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      try {
+        if (first.done) return;
+        yield first.value;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      } finally {
+        await it.return?.(); // stops the query when the reader stops early
+      }
     },
   };
 }
@@ -128,8 +144,7 @@ async function run<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    const message = (e as Error).message;
-    throw new HttpError(statusOf(message), message);
+    throw new HttpError(statusOf(e), (e as Error).message);
   }
 }
 
@@ -150,13 +165,19 @@ export function createQueryHandler(engine: Engine, options: QueryHandlerOptions 
   return async (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (!isQueryRoute(path)) return false;
+    // The client closing before the answer is complete stops its query.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     let r: QueryReply;
     try {
       if (options.authorize && !(await options.authorize(req))) throw new HttpError(401, 'unauthorized');
-      r = await answerQuery(engine, { method: req.method ?? 'GET', path, body: await readBody(req), accept: req.headers.accept });
+      r = await answerQuery(engine, { method: req.method ?? 'GET', path, body: await readBody(req), accept: req.headers.accept, signal: gone.signal });
     } catch (e) {
       r = e instanceof HttpError ? errorReply(e.status, e.message) : errorReply(500, (e as Error).message);
     }
+    if (gone.signal.aborted) return true;
     if (Buffer.isBuffer(r.body)) {
       res.writeHead(r.status, { ...r.headers, 'content-length': r.body.length });
       res.end(r.body);
@@ -164,7 +185,7 @@ export function createQueryHandler(engine: Engine, options: QueryHandlerOptions 
     }
     res.writeHead(r.status, r.headers);
     try {
-      for await (const chunk of r.body) if (!res.write(chunk)) await once(res, 'drain');
+      for await (const chunk of r.body) if (!res.write(chunk)) await once(res, 'drain', { signal: gone.signal });
       res.end();
     } catch (e) {
       res.destroy(e as Error);  // headers are gone: cutting the response short is the only signal left

@@ -14,14 +14,14 @@ pub struct TestLake {
     pub engine: Option<Engine>,
 }
 
-/// `None` (and a message) when no test PostgreSQL is configured.
-pub async fn test_pg_url() -> Option<String> {
+/// The test PostgreSQL's URL. Without one the test fails: a test that skips passes silently.
+pub fn test_pg_url() -> String {
     match std::env::var("MICROMEGAS_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("MICROMEGAS_TEST_PG_URL is not set: the root test runner provides it");
-            None
-        }
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "MICROMEGAS_TEST_PG_URL is not set: run these tests through `npm test` (it starts PostgreSQL), \
+             or start `node scripts/test-services.mjs` and export the MICROMEGAS_TEST_PG_URL it prints"
+        ),
     }
 }
 

@@ -105,9 +105,9 @@ pub fn cpu_blocks() -> (Vec<u8>, Vec<u8>) {
     (b1, payload(&d.0, &o.0))
 }
 
-/// `None` when no test PostgreSQL is configured. `jit` serves block views from Parquet partitions.
-pub async fn populated_lake(jit: bool) -> Option<TestLake> {
-    let mut lake = TestLake::create(&test_pg_url().await?).await;
+/// The scenario's lake; `jit` serves block views from Parquet partitions.
+pub async fn populated_lake(jit: bool) -> TestLake {
+    let mut lake = TestLake::create(&test_pg_url()).await;
     lake.insert_process(P, "game.exe", 1_000_000_000, START_TICKS, &[("version", "1.2")]).await;
     let (dm, om) = rust_log_metadata();
     lake.insert_stream(LOG, P, &dm, &om, &["log"], &[]).await;
@@ -126,6 +126,6 @@ pub async fn populated_lake(jit: bool) -> Option<TestLake> {
     lake.insert_block((&b(5), CPU, P), (0.0, 0), (1.0, rel(1.0)), 5, 0, &c1, None).await;
     lake.insert_block((&b(6), CPU, P), (1.0, rel(1.0)), (2.0, rel(2.0)), 2, 5, &c2, None).await;
     lake.open(jit).await;
-    Some(lake)
+    lake
 }
 
