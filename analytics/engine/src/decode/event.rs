@@ -183,7 +183,7 @@ impl<'a> EventRef<'a> {
     pub fn reference_id(&self, i: usize) -> Option<u64> {
         let EventBody::Pod(p) = &self.body else { return None };
         let m = p.udt.members.get(i).filter(|m| m.is_reference)?;
-        Some(u64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(p.window.get(m.offset..m.offset.saturating_add(8))?.try_into().ok()?))
     }
 
     /// The 8 bytes at byte `offset` of a fixed-size event: a member's place resolved once per type
@@ -191,7 +191,7 @@ impl<'a> EventRef<'a> {
     #[inline(always)]
     pub fn word(&self, offset: usize) -> Option<u64> {
         let EventBody::Pod(p) = &self.body else { return None };
-        Some(u64::from_le_bytes(p.window.get(offset..offset + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(p.window.get(offset..offset.saturating_add(8))?.try_into().ok()?))
     }
 
     /// Integer member `i` (`u64` or `i64`) of a fixed-size event, read straight from its bytes:
@@ -200,7 +200,7 @@ impl<'a> EventRef<'a> {
     pub fn i64_at(&self, i: usize) -> Option<i64> {
         let EventBody::Pod(p) = &self.body else { return self.member(i)?.as_i64() };
         let m = p.udt.members.get(i).filter(|m| !m.is_reference && m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64))?;
-        Some(i64::from_le_bytes(p.window.get(m.offset..m.offset + 8)?.try_into().ok()?))
+        Some(i64::from_le_bytes(p.window.get(m.offset..m.offset.saturating_add(8))?.try_into().ok()?))
     }
 
     pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {

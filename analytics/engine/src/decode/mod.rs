@@ -12,7 +12,10 @@ mod value;
 
 pub use event::{le_word, EventRef, MemberIndex, PodRef, RunTypes, TypeMemo, ValueRef};
 pub use parser::{id_slot, try_for_each_object, try_for_each_object_with, try_parse_pod, try_read_dependencies, DependencyMap, Taken};
-pub use payload::{try_decode_payload, try_lz4_frame_decompress, BlockBuffers};
+pub use payload::{
+    lz4_output_limit, try_decode_payload, try_lz4_frame_decompress, try_lz4_frame_decompress_within, BlockBuffers, LZ4_MAX_OUTPUT, LZ4_MAX_RATIO,
+    LZ4_MIN_LIMIT,
+};
 pub use udt::{CheckPlan, Kind, Member, Udt, UdtTable};
 pub use value::{Object, Value, PROPERTY_SET};
 

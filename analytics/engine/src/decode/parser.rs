@@ -153,13 +153,14 @@ impl<'a> PodRef<'a> {
             Kind::F64 => ValueRef::F64(f64::from_le_bytes(eight()?)),
             Kind::Nested(i) => {
                 let nested = &table.udts[i];
-                if nested.size == 0 || m.offset + nested.size > window.len() {
+                let end = m.offset.checked_add(nested.size).unwrap_or(usize::MAX);
+                if nested.size == 0 || end > window.len() {
                     bail!(
                         "member {}.{} of type {} needs {} bytes at offset {}, instance has {}",
                         udt.name, m.name, m.type_name, nested.size, m.offset, window.len()
                     );
                 }
-                PodRef { table, udt: nested, window: &window[m.offset..m.offset + nested.size], deps }.try_value(depth + 1)?
+                PodRef { table, udt: nested, window: &window[m.offset..end], deps }.try_value(depth + 1)?
             }
             Kind::Unknown => bail!("member {}.{} has unknown type {}", udt.name, m.name, m.type_name),
         })

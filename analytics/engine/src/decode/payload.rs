@@ -151,11 +151,34 @@ fn cbor_bytes(v: &Cbor) -> Result<Vec<u8>> {
     }
 }
 
+/// The most one LZ4 frame of a block may inflate to, whatever it declares: a hard per-frame cap
+/// on what one block can make a query hold (native producers send 1 MiB of events per block).
+pub const LZ4_MAX_OUTPUT: usize = 128 << 20;
+/// The most a frame may inflate past [`LZ4_MIN_LIMIT`], per byte of frame. Transit buffers
+/// compress 2-10x; LZ4 itself cannot exceed about 255x, which is what a bomb does.
+pub const LZ4_MAX_RATIO: usize = 64;
+/// Any frame may inflate to this much: small frames of very repetitive events stay readable.
+pub const LZ4_MIN_LIMIT: usize = 1 << 20;
+
+/// How many bytes `frame` may inflate to: the ratio limit (with its floor) under the hard cap.
+pub fn lz4_output_limit(frame_len: usize) -> usize {
+    frame_len.saturating_mul(LZ4_MAX_RATIO).max(LZ4_MIN_LIMIT).min(LZ4_MAX_OUTPUT)
+}
+
 /// Decompresses a whole LZ4 frame (magic 04 22 4D 18): linked or independent blocks of any
 /// maximum size, with their optional checksums verified. Blocks are decoded straight into one
 /// growing buffer (a linked block reads the previous 64 KiB of it as its dictionary), so no byte
 /// is copied twice and no buffer is sized by the frame's maximum block size.
+///
+/// The frame is untrusted: its output is bounded by its declared content size when it has one,
+/// and always by [`lz4_output_limit`]; past that it is an error, found while decoding the block
+/// that crosses it (one compare per LZ4 block), with at most that much ever allocated.
 pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
+    try_lz4_frame_decompress_within(frame, lz4_output_limit(frame.len()))
+}
+
+/// [`try_lz4_frame_decompress`] with an explicit output limit in bytes.
+pub fn try_lz4_frame_decompress_within(frame: &[u8], limit: usize) -> Result<Decompressed> {
     if frame.len() < 4 || frame[..4] != [0x04, 0x22, 0x4d, 0x18] {
         bail!(
             "not an LZ4 frame: need magic 04 22 4d 18, have {:02x?} ({} bytes)",
@@ -191,6 +214,12 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
     } else {
         None
     };
+    // A declared size is checked against the real output at the end; past the limit it is refused now.
+    let limit = match content_size {
+        Some(n) if n > limit as u64 => return Err(corrupt(&format!("declares {n} bytes of content, over the limit of {limit}"))),
+        Some(n) => n as usize,
+        None => limit,
+    };
     let hc = *frame.get(pos).ok_or_else(|| corrupt("no header checksum"))?;
     if (twox_hash::XxHash32::oneshot(0, &frame[4..pos]) >> 8) as u8 != hc {
         return Err(corrupt("header checksum mismatch"));
@@ -199,7 +228,7 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
     // `out` is zero-filled ahead of `end` in doubling steps, so each byte is zeroed once (and a
     // spare buffer, initialized by an earlier block, not at all until this block outgrows it).
     // Transit buffers compress about 2-3x: a guess is enough to pick a spare.
-    let mut out: Vec<u8> = Decompressed::spare(content_size.map_or(frame.len().saturating_mul(3), |n| n as usize));
+    let mut out: Vec<u8> = Decompressed::spare(content_size.map_or(frame.len().saturating_mul(3), |n| n as usize).min(limit));
     let mut end = 0usize;
     loop {
         let size = u32_at(pos, "next block size")?;
@@ -211,7 +240,7 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
         if len > max_block {
             return Err(corrupt(&format!("block of {len} bytes over the frame's maximum {max_block}")));
         }
-        let data = frame.get(pos..pos + len).ok_or_else(|| corrupt("truncated block"))?;
+        let data = frame.get(pos..pos.saturating_add(len)).ok_or_else(|| corrupt("truncated block"))?;
         pos += len;
         if block_checksums {
             if twox_hash::XxHash32::oneshot(0, data) != u32_at(pos, "block checksum")? {
@@ -219,19 +248,28 @@ pub fn try_lz4_frame_decompress(frame: &[u8]) -> Result<Decompressed> {
             }
             pos += 4;
         }
-        if out.len() < end + max_block {
-            out.resize((out.len() * 2).max(end + max_block), 0);
+        // This block may write up to `room` bytes: a block that needs more is over the limit.
+        let room = max_block.min(limit - end);
+        let over = || corrupt(&format!("inflates past the limit of {limit} bytes"));
+        if out.len() < end + room {
+            out.resize((out.len() * 2).max(end + room).min(limit.max(end + room)), 0);
         }
         let (before, after) = out.split_at_mut(end);
         let written = if size & 0x8000_0000 != 0 {
+            if len > room {
+                return Err(over());
+            }
             after[..len].copy_from_slice(data);
             Ok(len)
         } else if linked && end > 0 {
-            lz4_flex::block::decompress_into_with_dict(data, &mut after[..max_block], &before[end.saturating_sub(64 << 10)..])
+            lz4_flex::block::decompress_into_with_dict(data, &mut after[..room], &before[end.saturating_sub(64 << 10)..])
         } else {
-            lz4_flex::block::decompress_into(data, &mut after[..max_block])
+            lz4_flex::block::decompress_into(data, &mut after[..room])
         }
-        .map_err(|e| corrupt(&e.to_string()))?;
+        .map_err(|e| match e {
+            lz4_flex::block::DecompressError::OutputTooSmall { .. } if room < max_block => over(),
+            e => corrupt(&e.to_string()),
+        })?;
         end += written;
     }
     let out = Decompressed { buf: out, len: end };
@@ -310,6 +348,62 @@ mod tests {
         let mut bad_header = f.clone();
         bad_header[5] ^= 0x10;
         assert!(try_lz4_frame_decompress(&bad_header).unwrap_err().to_string().contains("LZ4"));
+    }
+
+    /// An independent frame of `blocks` copies of one LZ4 block that inflates 4 MiB of zeros:
+    /// about 16 KiB each, the ~255x that LZ4 allows (the shape of a decompression bomb).
+    pub(crate) fn bomb(blocks: usize, content_size: Option<u64>) -> Vec<u8> {
+        let block = lz4_flex::block::compress(&vec![0u8; 4 << 20]);
+        let mut f = vec![0x04, 0x22, 0x4d, 0x18];
+        let flg = 0x60 | if content_size.is_some() { 0x08 } else { 0 };
+        let mut descriptor = vec![flg, 0x70];
+        if let Some(n) = content_size {
+            descriptor.extend_from_slice(&n.to_le_bytes());
+        }
+        let hc = (twox_hash::XxHash32::oneshot(0, &descriptor) >> 8) as u8;
+        f.extend_from_slice(&descriptor);
+        f.push(hc);
+        for _ in 0..blocks {
+            f.extend_from_slice(&(block.len() as u32).to_le_bytes());
+            f.extend_from_slice(&block);
+        }
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_without_inflating_past_it() {
+        // 256 blocks: 1 GiB from ~4 MB, the probe of issue 23.
+        let f = bomb(256, None);
+        assert!(f.len() < 4_300_000, "{}", f.len());
+        assert_eq!(super::lz4_output_limit(f.len()), super::LZ4_MAX_OUTPUT);
+        let e = try_lz4_frame_decompress(&f).unwrap_err().to_string();
+        assert!(e.contains("inflates past the limit of 134217728 bytes"), "{e}");
+        // A small bomb is held to the ratio: 4 blocks (~64 KiB) may not make 16 MiB.
+        let small = bomb(4, None);
+        let e = try_lz4_frame_decompress(&small).unwrap_err().to_string();
+        assert!(e.contains(&format!("limit of {}", super::lz4_output_limit(small.len()))), "{e}");
+        // Under an explicit limit it inflates whole, so the bomb itself is a valid frame.
+        assert_eq!(super::try_lz4_frame_decompress_within(&small, 16 << 20).unwrap().len(), 16 << 20);
+    }
+
+    #[test]
+    fn a_declared_content_size_over_the_limit_is_refused_before_any_block() {
+        let e = try_lz4_frame_decompress(&bomb(1, Some(1 << 40))).unwrap_err().to_string();
+        assert!(e.contains("declares 1099511627776 bytes of content, over the limit"), "{e}");
+        // A declared size under the limit bounds the output too: a block past it is an error.
+        let e = super::try_lz4_frame_decompress_within(&bomb(2, Some(4 << 20)), 64 << 20).unwrap_err().to_string();
+        assert!(e.contains("inflates past the limit of 4194304 bytes"), "{e}");
+    }
+
+    #[test]
+    fn tiny_frames_keep_the_floor_and_big_ones_the_cap() {
+        assert_eq!(super::lz4_output_limit(0), super::LZ4_MIN_LIMIT);
+        assert_eq!(super::lz4_output_limit(100_000), 100_000 * super::LZ4_MAX_RATIO);
+        assert_eq!(super::lz4_output_limit(usize::MAX), super::LZ4_MAX_OUTPUT);
+        // 1 MiB of one repeated byte (~250x) still reads: it is under the floor.
+        let zeros = vec![7u8; 1 << 20];
+        assert_eq!(&*try_lz4_frame_decompress(&frame(&zeros, FrameInfo::new())).unwrap(), &zeros[..]);
     }
 
     fn cbor(v: &Cbor) -> Vec<u8> {

@@ -80,7 +80,7 @@ fn id_offsets(udts: &[Udt], udt: &Udt, depth: usize) -> Option<Vec<usize>> {
             Kind::U64 | Kind::I64 | Kind::F64 => fits(8)?,
             Kind::Nested(i) => {
                 let nested = &udts[i];
-                if nested.size == 0 || m.offset + nested.size > udt.size {
+                if nested.size == 0 || m.offset.checked_add(nested.size)? > udt.size {
                     return None;
                 }
                 if nested.is_reference {
@@ -108,7 +108,7 @@ impl Udt {
     pub fn word_offset(&self, i: usize) -> Option<usize> {
         let m = self.members.get(i)?;
         let word = if m.is_reference { m.size >= 8 } else { m.size == 8 && matches!(m.kind, Kind::U64 | Kind::I64) };
-        (word && m.offset + 8 <= self.size).then_some(m.offset)
+        (word && m.offset.checked_add(8)? <= self.size).then_some(m.offset)
     }
 }
 

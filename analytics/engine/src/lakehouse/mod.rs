@@ -12,10 +12,10 @@ use parquet_scan::{footer_cache, memory_in_range, parquet_scan};
 pub use migration::{migrate_lakehouse, LAKEHOUSE_SCHEMA_VERSION};
 pub use retention::{apply_retention, RetentionPolicy, RetentionReport};
 
-use crate::metadata::{BlockRow, HourSummary};
+use crate::metadata::HourSummary;
 use crate::sql::{memory_scan, project_batches, BatchSource, ScanRequest};
 use crate::time::TimeRange;
-use crate::views::{build_rows, load_stream_blocks, Instance, RowFilter, View, ViewContext, ViewSource};
+use crate::views::{build_rows, load_listed_blocks, load_stream_blocks, Instance, RowFilter, View, ViewContext, ViewSource};
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, TimeZone, Utc};
@@ -300,9 +300,10 @@ impl Lakehouse {
         if view.hourly_partitions() {
             filter.insert_range = Some(slice);
         }
-        let streams = load_stream_blocks(&self.ctx, &filter).await?;
-        let used: Vec<&BlockRow> = streams.iter().flat_map(|s| s.blocks.iter().map(|(b, _)| b)).collect();
-        let hash = source_hash(used.len() as i64, used.iter().map(|b| b.nb_objects as i64).sum());
+        // The hash of the blocks listed, skipped ones too: it must match the slice's (from the
+        // same listing) or a slice holding a corrupt block would be rebuilt by every query.
+        let (streams, (blocks, objects)) = load_listed_blocks(&self.ctx, &filter).await?;
+        let hash = source_hash(blocks, objects);
         let view = view.clone();
         let batches = run_cpu(cpu, move || build_rows(view.as_ref(), &streams, None, &RowFilter::NONE)).await??;
         Ok((batches, hash))

@@ -1,9 +1,9 @@
 //! Loads the blocks a block view needs: metadata, stream types, tick converter and payloads.
 
-use super::{Instance, RowFilter, View, ViewContext, ViewSource};
+use super::{Instance, RowFilter, Stats, View, ViewContext, ViewSource};
 use crate::decode::{Block, EventRef, StreamTypes, Taken};
 use crate::metadata::{BlockFilter, BlockRow, ProcessRow, StreamRow};
-use crate::store::fetch_block_payload;
+use crate::store::{fetch_block_payload, FetchError};
 use crate::time::TickConverter;
 use anyhow::{bail, Context, Result};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -21,6 +21,25 @@ pub struct StreamBlocks {
     pub types: Arc<StreamTypes>,
     pub converter: TickConverter,
     pub blocks: Vec<(BlockRow, bytes::Bytes)>,
+    /// Where blocks found corrupt while decoding are counted.
+    pub stats: Arc<Stats>,
+}
+
+/// Events a stored block is trusted to hold, per byte of its payload, when room is reserved for
+/// them ahead: `nb_objects` comes from the client. A transit event is at least 2 bytes and
+/// blocks compress about 5-10x (17-byte events: ~0.3 per byte), so a real block is under this;
+/// one with more events only grows its columns as it goes.
+const EVENTS_PER_PAYLOAD_BYTE: usize = 2;
+
+/// The events a view may reserve room for, for one block: its `nb_objects`, but no more than its
+/// payload's bytes can plausibly hold (`nb_objects = 2^31-1` on a tiny block reserves nothing big).
+pub fn events_hint(block: &BlockRow, payload: &[u8]) -> usize {
+    (block.nb_objects.max(0) as usize).min(payload.len().saturating_mul(EVENTS_PER_PAYLOAD_BYTE))
+}
+
+/// [`events_hint`] summed over blocks.
+pub fn events_hint_of(blocks: &[(BlockRow, bytes::Bytes)]) -> usize {
+    blocks.iter().map(|(b, p)| events_hint(b, p)).sum()
 }
 
 /// Lists the matching blocks, groups them by stream and fetches their payloads.
@@ -61,7 +80,14 @@ pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: O
         while !rest.is_empty() {
             let take = (per_chunk - in_chunk).min(rest.len());
             let blocks = rest[..take].to_vec();
-            chunk.push(StreamBlocks { process: s.process.clone(), stream: s.stream.clone(), types: s.types.clone(), converter: s.converter, blocks });
+            chunk.push(StreamBlocks {
+                process: s.process.clone(),
+                stream: s.stream.clone(),
+                types: s.types.clone(),
+                converter: s.converter,
+                blocks,
+                stats: s.stats.clone(),
+            });
             rest = &rest[take..];
             in_chunk += take;
             if in_chunk == per_chunk {
@@ -79,29 +105,48 @@ pub fn build_rows<V: View + ?Sized>(view: &V, streams: &[StreamBlocks], range: O
     })
 }
 
+/// The blocks `filter` lists, grouped by stream, with their payloads.
+///
+/// Rows are untrusted: a block whose stream or process row is missing, that names a stream of
+/// another process, whose stream's metadata does not parse or whose payload is not where its row
+/// says is left out, counted in [`Stats::blocks_skipped`] and logged with its id, and the query
+/// goes on with the others. Only a failing PostgreSQL or object store fails it.
 pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Result<Vec<StreamBlocks>> {
+    Ok(load_listed_blocks(ctx, filter).await?.0)
+}
+
+/// What the metadata listed for a filter, skipped blocks included: `(blocks, sum of nb_objects)`,
+/// the freshness of a partition built from them (a skipped block stays skipped: rebuilding the
+/// partition would not bring it back).
+pub type Listed = (i64, i64);
+
+/// [`load_stream_blocks`], and what was listed.
+pub async fn load_listed_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Result<(Vec<StreamBlocks>, Listed)> {
     let blocks = ctx.metadata.blocks(filter).await?;
-    let mut processes: HashMap<String, Arc<ProcessRow>> = HashMap::new();
-    let mut out: Vec<StreamBlocks> = Vec::new();
-    let mut pending: Vec<BlockRow> = Vec::new();
+    let listed = (blocks.len() as i64, blocks.iter().map(|b| b.nb_objects as i64).sum());
+    let mut processes: HashMap<String, Option<Arc<ProcessRow>>> = HashMap::new();
     let mut groups: Vec<(Arc<ProcessRow>, Arc<StreamRow>, Arc<StreamTypes>, Vec<BlockRow>)> = Vec::new();
-    for b in blocks {
-        if pending.last().is_some_and(|p| p.stream_id != b.stream_id) {
-            groups.push(make_group(ctx, &mut processes, std::mem::take(&mut pending)).await?);
+    // Listed by stream: one group per run of a stream's blocks.
+    for run in blocks.chunk_by(|a, b| a.stream_id == b.stream_id) {
+        if let Some(group) = make_group(ctx, &mut processes, run).await? {
+            groups.push(group);
         }
-        pending.push(b);
     }
-    if !pending.is_empty() {
-        groups.push(make_group(ctx, &mut processes, pending).await?);
-    }
+    let mut out: Vec<StreamBlocks> = Vec::new();
     for (process, stream, types, blocks) in groups {
         ctx.stats.blocks_read.fetch_add(blocks.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let store = ctx.store.clone();
-        let fetched: Vec<(BlockRow, bytes::Bytes)> = futures::stream::iter(blocks.into_iter().map(|b| {
+        let fetched: Vec<Option<(BlockRow, bytes::Bytes)>> = futures::stream::iter(blocks.into_iter().map(|b| {
             let store = store.clone();
             async move {
-                let payload = fetch_block_payload(store.as_ref(), &b).await?;
-                Ok::<_, anyhow::Error>((b, payload))
+                match fetch_block_payload(store.as_ref(), &b).await {
+                    Ok(payload) => Ok(Some((b, payload))),
+                    Err(FetchError::Corrupt(e)) => {
+                        skip_block(&ctx.stats, &b, "unreadable payload", &e);
+                        Ok(None)
+                    }
+                    Err(FetchError::Unavailable(e)) => Err(e),
+                }
             }
         }))
         .buffered(FETCH_CONCURRENCY)
@@ -113,38 +158,66 @@ pub async fn load_stream_blocks(ctx: &ViewContext, filter: &BlockFilter) -> Resu
             process.tsc_frequency,
             process.last_block_end_time.zip(process.last_block_end_ticks),
         );
-        out.push(StreamBlocks { process, stream, types, converter, blocks: fetched });
+        let blocks: Vec<_> = fetched.into_iter().flatten().collect();
+        if !blocks.is_empty() {
+            out.push(StreamBlocks { process, stream, types, converter, blocks, stats: ctx.stats.clone() });
+        }
     }
-    Ok(out)
+    Ok((out, listed))
 }
 
+/// One stream's run of blocks with what decoding them takes; `None` when none of them can be read
+/// (each skipped and counted).
 async fn make_group(
     ctx: &ViewContext,
-    processes: &mut HashMap<String, Arc<ProcessRow>>,
-    blocks: Vec<BlockRow>,
-) -> Result<(Arc<ProcessRow>, Arc<StreamRow>, Arc<StreamTypes>, Vec<BlockRow>)> {
+    processes: &mut HashMap<String, Option<Arc<ProcessRow>>>,
+    blocks: &[BlockRow],
+) -> Result<Option<(Arc<ProcessRow>, Arc<StreamRow>, Arc<StreamTypes>, Vec<BlockRow>)>> {
     let first = &blocks[0];
-    let stream = ctx
-        .metadata
-        .stream(&first.stream_id)
-        .await?
-        .with_context(|| format!("block {} refers to unknown stream {}", first.block_id, first.stream_id))?;
-    let process = match processes.get(&first.process_id) {
+    let skip_all = |why: &str, e: &anyhow::Error| {
+        for b in blocks {
+            skip_block(&ctx.stats, b, why, e);
+        }
+    };
+    let Some(stream) = ctx.metadata.stream(&first.stream_id).await? else {
+        skip_all("unknown stream", &anyhow::anyhow!("no stream row {}", first.stream_id));
+        return Ok(None);
+    };
+    let process = match processes.get(&stream.process_id) {
         Some(p) => p.clone(),
         None => {
-            let p = Arc::new(
-                ctx.metadata
-                    .process(&first.process_id)
-                    .await?
-                    .with_context(|| format!("block {} refers to unknown process {}", first.block_id, first.process_id))?,
-            );
-            processes.insert(first.process_id.clone(), p.clone());
+            let p = ctx.metadata.process(&stream.process_id).await?.map(Arc::new);
+            processes.insert(stream.process_id.clone(), p.clone());
             p
         }
     };
-    let types = StreamTypes::try_from_cbor(&stream.dependencies_metadata, &stream.objects_metadata)
-        .with_context(|| format!("metadata of stream {}", stream.stream_id))?;
-    Ok((process, Arc::new(stream), Arc::new(types), blocks))
+    let Some(process) = process else {
+        skip_all("unknown process", &anyhow::anyhow!("stream {} names process {}, which has no row", stream.stream_id, stream.process_id));
+        return Ok(None);
+    };
+    let types = match StreamTypes::try_from_cbor(&stream.dependencies_metadata, &stream.objects_metadata) {
+        Ok(t) => t,
+        Err(e) => {
+            skip_all("unreadable stream metadata", &e.context(format!("metadata of stream {}", stream.stream_id)));
+            return Ok(None);
+        }
+    };
+    // A block is read as its stream's process: one naming another process is foreign.
+    let (own, foreign): (Vec<&BlockRow>, Vec<&BlockRow>) = blocks.iter().partition(|b| b.process_id == stream.process_id);
+    for b in foreign {
+        let e = anyhow::anyhow!("block names process {}, its stream {} belongs to {}", b.process_id, stream.stream_id, stream.process_id);
+        skip_block(&ctx.stats, b, "foreign block", &e);
+    }
+    if own.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((process, Arc::new(stream), Arc::new(types), own.into_iter().cloned().collect())))
+}
+
+/// Counts a block left out of a query and says why on stderr, naming it.
+fn skip_block(stats: &Stats, block: &BlockRow, why: &str, e: &anyhow::Error) {
+    stats.blocks_skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    eprintln!("micromegas-analytics: skipping block {} of stream {} ({why}): {e:#}", block.block_id, block.stream_id);
 }
 
 /// Calls `f(block, index_in_block, event)` for each event of each block, in order.
@@ -155,17 +228,27 @@ pub fn decode_stream_blocks(sb: &StreamBlocks, mut f: impl FnMut(&BlockRow, usiz
     for (block, payload) in &sb.blocks {
         // Check the whole block before emitting, so a block corrupt in its middle contributes no
         // rows: a second walk is cheaper than keeping its events.
-        let decoded = Block::try_decode(payload, &sb.types)
-            .and_then(|b| b.try_for_each_event(&sb.types, |_, _| Ok(())).map(|()| b));
+        let decoded = contain_panic(|| {
+            Block::try_decode(payload, &sb.types).and_then(|b| b.try_for_each_event(&sb.types, |_, _| Ok(())).map(|()| b))
+        });
         match decoded {
             // Cannot fail: the same bytes were just read without error.
             Ok(b) => drop(b.try_for_each_event(&sb.types, |i, e| {
                 f(block, i, e);
                 Ok(())
             })),
-            Err(e) => skip_corrupt(block, &e),
+            Err(e) => skip_corrupt(sb, block, &e),
         }
     }
+}
+
+/// Runs one block's decode, turning a panic into that block's error: whatever a block holds, a
+/// bug it finds costs that block, not the process or the query. One landing pad per block.
+fn contain_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+        Err(anyhow::anyhow!("decoding panicked: {}", msg.as_deref().unwrap_or("(no message)")))
+    })
 }
 
 /// Rows a view collects while it walks blocks, which can be cut back to an earlier length.
@@ -206,20 +289,22 @@ pub fn decode_block_with<R: Rollback>(
     run: impl FnMut(usize, &[u8], &mut R) -> Taken,
 ) {
     let mark = out.len();
-    let walked = Block::try_decode(payload, &sb.types).and_then(|b| {
-        b.try_for_each_event_with(&sb.types, out, #[inline(always)] |i, e, out| {
-            f(i, e, out);
-            Ok(())
-        }, run)
+    let walked = contain_panic(|| {
+        Block::try_decode(payload, &sb.types).and_then(|b| {
+            b.try_for_each_event_with(&sb.types, &mut *out, #[inline(always)] |i, e, out| {
+                f(i, e, out);
+                Ok(())
+            }, run)
+        })
     });
     if let Err(e) = walked {
         out.truncate(mark);
-        skip_corrupt(block, &e);
+        skip_corrupt(sb, block, &e);
     }
 }
 
-fn skip_corrupt(block: &BlockRow, e: &anyhow::Error) {
-    eprintln!("micromegas-analytics: skipping corrupt block {} of stream {}: {e:#}", block.block_id, block.stream_id);
+fn skip_corrupt(sb: &StreamBlocks, block: &BlockRow, e: &anyhow::Error) {
+    skip_block(&sb.stats, block, "corrupt", e);
 }
 
 /// One batch as zero-copy slices, one per core, so the plan above it (aggregates, filters) runs
@@ -262,6 +347,7 @@ pub fn rows_of_one_block(view: &str, types: StreamTypes, payload: &[u8], nb_obje
         stream: Arc::new(stream),
         types: Arc::new(types),
         blocks: vec![(block, payload)],
+        stats: Default::default(),
     }];
     let mut rows = 0;
     for _ in 0..times {

@@ -291,10 +291,10 @@ impl<V: ViewColumns> EventRows<V> {
         self.source.start_block(p, block, self.time.len());
     }
 
-    /// Room for one row per event of these streams' blocks (their metadata counts the events), so
+    /// Room for one row per event of these streams' blocks (their metadata counts the events, trusted as far as their payloads' sizes allow), so
     /// the columns never grow by copying. Worth it when most events become rows (no row filter).
     pub fn reserve_events(&mut self, streams: &[super::StreamBlocks]) {
-        let n = streams.iter().flat_map(|sb| &sb.blocks).map(|(b, _)| b.nb_objects.max(0) as usize).sum();
+        let n = streams.iter().map(|sb| super::events_hint_of(&sb.blocks)).sum();
         self.time.reserve(n);
         self.view.reserve(n);
         self.properties.reserve(n);

@@ -14,7 +14,9 @@ mod streams;
 mod thread_spans;
 
 pub use async_events::AsyncEventsView;
-pub use block_source::{build_rows, decode_block_into, decode_stream_blocks, load_stream_blocks, rows_of_one_block, StreamBlocks};
+pub use block_source::{
+    build_rows, decode_block_into, decode_stream_blocks, events_hint, events_hint_of, load_listed_blocks, load_stream_blocks, rows_of_one_block, StreamBlocks,
+};
 pub use blocks::BlocksView;
 pub use log_entries::LogEntriesView;
 pub use log_stats::LogStatsView;
@@ -66,6 +68,9 @@ pub struct Stats {
     pub blocks_read: std::sync::atomic::AtomicU64,
     pub partitions_written: std::sync::atomic::AtomicU64,
     pub partitions_reused: std::sync::atomic::AtomicU64,
+    /// Blocks left out of a query or build because their bytes or rows are inconsistent
+    /// (corrupt payload, missing stream or process, foreign block); each is logged with its id.
+    pub blocks_skipped: std::sync::atomic::AtomicU64,
 }
 
 /// Where a view's rows come from.

@@ -296,7 +296,7 @@ impl PartSpans {
         let Some(stride) = fast.first_stride(records, table, fast_span_type) else { return Taken::default() };
         let Self { spans, open, by_desc, .. } = self;
         let mut spans = SpanTail::new(spans, records.len() / stride);
-        let mut object = object_offset + index as i64;
+        let mut object = object_offset.wrapping_add(index as i64);
         fast.take_run(records, stride, table, fast_span_type, |t, event| {
             let Some(site) = by_desc.get(le_word(event, t.desc)) else { return false };
             let time = sb.converter.ticks_to_ns(le_word(event, t.time) as i64);
@@ -308,7 +308,8 @@ impl PartSpans {
                 let Some(slot) = open.pop() else { return false };
                 spans.set_end(slot, time);
             }
-            object += 1;
+            // Wrapping: `object_offset` comes from the block's row (an id, not arithmetic).
+            object = object.wrapping_add(1);
             true
         })
     }
@@ -406,7 +407,7 @@ impl Drop for SpanTail<'_> {
 fn part_spans(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], part: &mut PartSpans) {
     part.clear();
     // A part has at most one span per event.
-    part.spans.reserve(blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum());
+    part.spans.reserve(super::events_hint_of(blocks));
     // Per event type (by address): whether it begins (1) or ends (2) a span, or neither (0), and
     // where its time and descriptor id lie. A stream has few types, a block mostly one or two.
     let mut types = TypeMemo::<SpanType>::default();
@@ -436,7 +437,7 @@ fn part_spans(sb: &StreamBlocks, blocks: &[(BlockRow, bytes::Bytes)], part: &mut
                     site
                 }
             };
-            let (object, time) = (block.object_offset + index as i64, sb.converter.ticks_to_ns(ticks as i64));
+            let (object, time) = (block.object_offset.wrapping_add(index as i64), sb.converter.ticks_to_ns(ticks as i64));
             if ty.kind == 1 {
                 part.begin(object, time, site);
             } else {
@@ -478,7 +479,7 @@ impl Stitch {
             match below.checked_sub(q + 1) {
                 Some(i) => self.spans.end[self.open[i]] = o.time,
                 None => {
-                    self.orphans.push((-2 - o.object, o.time, remap[o.site as usize]));
+                    self.orphans.push(((-2i64).wrapping_sub(o.object), o.time, remap[o.site as usize]));
                     self.marks.push((base + o.after, self.orphans.len() as u32));
                 }
             }
@@ -570,7 +571,7 @@ pub fn rebuild_spans(sb: &StreamBlocks, sites: &mut CallSites) -> Spans {
     // Several parts are appended to room reserved once: growing by doubling would copy the spans
     // of a long stream again and again. (A span is two events: its begin and its end.)
     if sb.blocks.len() > 1 {
-        stitch.spans.reserve(sb.blocks.iter().map(|(b, _)| b.nb_objects.max(0) as usize).sum::<usize>() / 2);
+        stitch.spans.reserve(super::events_hint_of(&sb.blocks) / 2);
     }
     // Parts go back to a pool once stitched: fresh multi-megabyte buffers every round would
     // each be paged in again.
