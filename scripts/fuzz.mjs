@@ -80,7 +80,7 @@ async function nodeSuite(workspace, required) {
   const r = await run(process.execPath, ['--test', '--test-timeout=0', ...files], join(root, workspace));
   const passed = Number(/^\S* ?pass (\d+)$/m.exec(r.out)?.[1] ?? 0);
   if (r.code === 0 && passed === 0) return { ok: false, why: 'no test ran' };
-  return { ok: r.code === 0, why: `${files.length} file(s), ${passed} test(s) passed` };
+  return { ok: r.code === 0, why: `${files.length} file(s), ${passed} test(s) passed${r.code === 0 ? '' : `, exit ${r.code} (see above)`}` };
 }
 
 async function rustSuite() {
@@ -90,7 +90,7 @@ async function rustSuite() {
   const r = await run('cargo', ['test', '--release', '--target', 'x86_64-unknown-linux-gnu', '-p', 'micromegas-analytics', ...select], join(root, 'analytics'));
   const passed = [...r.out.matchAll(/^test result: \w+\. (\d+) passed/gm)].reduce((s, m) => s + Number(m[1]), 0);
   if (r.code === 0 && passed === 0) return { ok: false, why: 'no Rust fuzz test ran' };
-  return { ok: r.code === 0, why: `${binaries.length ? binaries.join(', ') : 'tests named *fuzz*'}: ${passed} passed` };
+  return { ok: r.code === 0, why: `${binaries.length ? binaries.join(', ') : 'tests named *fuzz*'}: ${passed} passed${r.code === 0 ? '' : `, cargo exited ${r.code} (see above)`}` };
 }
 
 const opts = parseArgs(process.argv.slice(2));
