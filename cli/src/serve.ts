@@ -42,7 +42,7 @@ export interface Server {
  * is under the temp dir, not --data-dir, because a socket path must fit in 107 bytes.
  */
 async function servePglite(pglite: never): Promise<{ server: PGLiteSocketServer; dir: string; url: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'micromegas-pg-'));
+  const dir = mkdtempSync(join(tmpdir(), 'micromegas-pglite-'));
   try {
     // libpq's name for the socket of port 5432, so `host=<dir>` finds it.
     const path = join(dir, '.s.PGSQL.5432');
