@@ -8,8 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The gateway's own CBOR codec and xxHash32 (not part of its public index, but the same bytes its
 // reader accepts): the suite crafts bodies with them instead of forking a codec.
-import { decodeCbor, encodeCbor, type CborValue, type Encodable } from '@micromegas/gateway/dist/src/cbor.js';
-import { xxh32 } from '@micromegas/gateway/dist/src/lz4-frame.js';
+import { decodeCbor, encodeCbor, xxh32, type CborValue, type Encodable } from '@micromegas/gateway';
 
 export const VECTORS = fileURLToPath(new URL('../../../unreal-plugin-protocol/vectors/', import.meta.url));
 
