@@ -107,6 +107,8 @@ pub struct EngineStats {
     pub blocks_read: i64,
     pub partitions_written: i64,
     pub partitions_reused: i64,
+    /// Blocks left out of queries and builds because they are corrupt or inconsistent (each logged with its id).
+    pub blocks_skipped: i64,
 }
 
 #[napi(object)]
@@ -245,6 +247,7 @@ impl Engine {
             blocks_read: s.blocks_read.load(Relaxed) as i64,
             partitions_written: s.partitions_written.load(Relaxed) as i64,
             partitions_reused: s.partitions_reused.load(Relaxed) as i64,
+            blocks_skipped: s.blocks_skipped.load(Relaxed) as i64,
         }
     }
 

@@ -22,6 +22,8 @@ export interface EngineStats {
   blocksRead: number;
   partitionsWritten: number;
   partitionsReused: number;
+  /** Blocks left out of queries and builds because they are corrupt or inconsistent (each logged with its id). */
+  blocksSkipped: number;
 }
 
 export interface NativeQueryOptions {
