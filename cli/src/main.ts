@@ -3,7 +3,7 @@
 import { demo, post } from './demo.js';
 import { writeFileSync } from 'node:fs';
 import { serve, SERVE_OPTIONS } from './serve.js';
-import { helpText as gatewayHelp, optionHelp } from '@micromegas/gateway';
+import { helpText as gatewayHelp, keysCommand, loadConfig, optionHelp } from '@micromegas/gateway';
 import { ARROW_STREAM, parseTime, toCsv, toTextTable, traceFormatOf } from '@micromegas/analytics';
 import { tableFromIPC } from 'apache-arrow';
 
@@ -22,6 +22,8 @@ Commands:
   perfetto <process_id> -o FILE [--url URL] [--begin T] [--end T]
                        the process's thread and async spans as a Perfetto trace
                        (FILE.pftrace: protobuf; FILE.json: Chrome JSON; both open in ui.perfetto.dev)
+  keys create <name> | list | revoke <id|name> [--data-dir D | --pg-url URL]
+                       API keys for ingestion and SQL (printed once; only their hashes are stored)
   help                 this text
 
 Serve options:
@@ -108,6 +110,10 @@ async function main(argv: string[]): Promise<number> {
       writeFileSync(out, trace);
       console.log(`micromegas: wrote ${out} (${trace.length} bytes); open it in https://ui.perfetto.dev`);
       return 0;
+    }
+    case 'keys': {
+      const { config, args } = loadConfig(argv);
+      return keysCommand(config, args, 'micromegas');
     }
     case 'help':
     case '--help':

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { silentLogger, type Logger } from '@micromegas/gateway';
 import { serve, type Server } from '../src/serve.js';
 import { SIMULATOR } from '../src/demo.js';
+import { MAIN } from './e2e-helpers.js';
 
 const PG = process.env.MICROMEGAS_TEST_PG_URL;
 const S3 = process.env.MICROMEGAS_TEST_S3_ENDPOINT;
@@ -98,4 +99,18 @@ test('gateway, analytics and maintenance roles share PostgreSQL and S3', { skip 
   }
   assert.equal(await spanCount(), 0, 'cpu blocks sampled out');
   assert.equal(await count(logs), Number(totals[2]), 'logs untouched');
+});
+
+test('micromegas keys mints a key the servers accept, lists it and revokes it', { skip }, async () => {
+  const pgUrl = storage[1];
+  const keys = (...args: string[]) => run(process.execPath, [MAIN, 'keys', ...args, '--pg-url', pgUrl]);
+  const minted = JSON.parse((await keys('create', 'roles-minted')).stdout) as { key_id: string; key: string };
+  assert.match(minted.key, /^mmk_/);
+  assert.equal((await sql('SELECT 1 AS one', minted.key)).status, 200);
+  const listed = (await keys('list')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { key_id: string; name: string; revoked_at: string | null });
+  assert.deepEqual(listed.filter((k) => k.key_id === minted.key_id).map((k) => [k.name, k.revoked_at]), [['roles-minted', null]]);
+  assert.deepEqual(JSON.parse((await keys('revoke', 'roles-minted')).stdout), { revoked: 1 });
+  const revoked = (await keys('list')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { key_id: string; revoked_at: string | null });
+  assert.ok(revoked.find((k) => k.key_id === minted.key_id)?.revoked_at, 'revoked_at set');
+  await assert.rejects(keys('bogus'), (e: { code: number; stderr: string }) => e.code === 2 && /usage: micromegas keys/.test(e.stderr));
 });

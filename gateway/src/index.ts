@@ -8,4 +8,5 @@ export { decodeCbor, encodeCbor, type CborValue, type Encodable } from './cbor.j
 export { xxh32 } from './lz4-frame.js';
 export { jsonLogger, silentLogger, type Logger } from './log.js';
 export { openDatabase, openObjectStore } from './storage.js';
+export { keysCommand } from './keys-command.js';
 export type { SqlClient } from './store/sql.js';

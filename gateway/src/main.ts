@@ -1,39 +1,16 @@
 #!/usr/bin/env node
 // CLI: parse config, wire the gateway (or worker threads), handle signals. No logic here.
 
-import { availableParallelism, userInfo } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { checkOpenDoor, loadConfig, helpText, type GatewayConfig } from './config.js';
 import { authEnabled, createGateway } from './gateway.js';
 import { openDatabase } from './storage.js';
-import { createKey, listKeys, revokeKey } from './auth/api-keys.js';
+import { keysCommand } from './keys-command.js';
 import { jsonLogger } from './log.js';
 import { mergeExpositions } from './metrics.js';
 
 const log = jsonLogger({ pid: process.pid });
-
-async function keys(config: GatewayConfig, args: string[]): Promise<number> {
-  const [, cmd, arg] = args;
-  const db = await openDatabase(config);
-  try {
-    if (cmd === 'create' && arg) {
-      const k = await createKey(db, arg, userInfo().username);
-      process.stdout.write(JSON.stringify(k) + '\n');
-    } else if (cmd === 'list') {
-      for (const k of await listKeys(db)) process.stdout.write(JSON.stringify(k) + '\n');
-    } else if (cmd === 'revoke' && arg) {
-      const n = await revokeKey(db, arg, userInfo().username);
-      process.stdout.write(JSON.stringify({ revoked: n }) + '\n');
-      if (!n) return 1;
-    } else {
-      process.stderr.write('usage: micromegas-gateway keys create <name> | list | revoke <id|name>\n');
-      return 2;
-    }
-    return 0;
-  } finally {
-    await db.close();
-  }
-}
 
 async function serveSingle(config: GatewayConfig): Promise<void> {
   const gw = await createGateway(config, { log });
@@ -102,7 +79,7 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   const { config, args } = loadConfig(argv);
-  if (args[0] === 'keys') return keys(config, args);
+  if (args[0] === 'keys') return keysCommand(config, args.slice(1), 'micromegas-gateway');
   if (args.length) throw new Error(`unexpected argument '${args[0]}' (see --help)`);
   checkOpenDoor(config, authEnabled(config));
   const n = config.workers === 0 ? availableParallelism() : config.workers;
