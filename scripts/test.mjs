@@ -20,13 +20,15 @@ function run(name, cmd, args, env, parse) {
   process.stderr.write(r.stderr ?? '');
   const counts = parse(`${r.stdout}\n${r.stderr}`);
   if (r.status !== 0 && counts.failed === 0) counts.failed = 1;  // crashed or failed to start
+  // In CI a skipped test is a failure: it means a service or tool the test needs was missing.
+  if (process.env.CI && counts.skipped) counts.failed += counts.skipped;
   results.push({ name, ...counts, status: r.status });
 }
 
 // ctest: "100% tests passed, 0 tests failed out of 11"
 const parseCtest = (out) => {
   const m = out.match(/tests passed, (\d+) tests? failed out of (\d+)/);
-  return m ? { passed: Number(m[2]) - Number(m[1]), failed: Number(m[1]) } : { passed: 0, failed: 0 };
+  return m ? { passed: Number(m[2]) - Number(m[1]), failed: Number(m[1]), skipped: (out.match(/\*\*\*Skipped/g) ?? []).length } : { passed: 0, failed: 0, skipped: 0 };
 };
 // node --test: "ℹ pass 12" / "ℹ fail 0" (spec reporter) or "# pass 12" (tap);
 // cargo test: "test result: ok. 12 passed; 0 failed; ..."
@@ -35,6 +37,7 @@ const parseWorkspace = (out) => {
   return {
     passed: sum(/^\S* ?pass (\d+)$/gm) + sum(/^test result: \w+\. (\d+) passed/gm),
     failed: sum(/^\S* ?fail (\d+)$/gm) + sum(/^test result: \w+\. \d+ passed; (\d+) failed/gm),
+    skipped: sum(/^\S* ?skipped (\d+)$/gm) + sum(/^test result: \w+\. \d+ passed; \d+ failed; (\d+) ignored/gm),
   };
 };
 
@@ -58,7 +61,7 @@ try {
 }
 
 console.log('\n[test] summary');
-for (const r of results) console.log(`  ${r.failed ? 'FAIL' : 'ok  '} ${r.name}: ${r.passed} passed, ${r.failed} failed`);
+for (const r of results) console.log(`  ${r.failed ? 'FAIL' : 'ok  '} ${r.name}: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped${process.env.CI ? ' (counted as failed in CI)' : ''}` : ''}`);
 const passed = results.reduce((s, r) => s + r.passed, 0);
 const failed = results.reduce((s, r) => s + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);
