@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
-import { createGateway, loadConfig, openDatabase, jsonLogger, type Logger, type Option, type Reply, type Request } from '@micromegas/gateway';
+import { authEnabled, checkOpenDoor, createGateway, loadConfig, openDatabase, jsonLogger, type Logger, type Option, type Reply, type Request } from '@micromegas/gateway';
 import { Engine, answerQuery, isQueryRoute, startMaintenance, type MaintenanceLoop, type MaintenanceOptions } from '@micromegas/analytics';
 
 export type Role = 'all' | 'gateway' | 'analytics' | 'maintenance';
@@ -94,6 +94,7 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
   const role = get('role') as Role;
   if (!ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(', ')}`);
   const maintenance = role === 'all' || role === 'maintenance' ? maintenanceOptions(get) : undefined;
+  checkOpenDoor(config, authEnabled(config)); // before the database and its socket open
 
   const db = await openDatabase(config);
   let socket: Awaited<ReturnType<typeof servePglite>> | null = null;

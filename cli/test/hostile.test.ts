@@ -5,7 +5,7 @@
 // and the next one starts it again on the same data, so one crash does not hide the other answers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
@@ -443,6 +443,7 @@ probe('listening on 0.0.0.0 without API keys refuses to start, unless --insecure
     },
     'serve started on 0.0.0.0 with no API keys',
   );
+  assert.deepEqual(readdirSync(dir), [], 'refused before anything was opened under the data dir');
   const insecure = await startServe(open, dir, [...listen, '--insecure-no-auth'], env);
   try {
     const health = await fetch(`${insecure.url}/health`);
