@@ -7,12 +7,14 @@
 use super::error::QueryError;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{Expr, Query, Statement, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{Expr, Statement, Visit, Visitor};
+use datafusion::sql::sqlparser::parser::ParserError;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 pub struct SqlLimits {
     /// Longest SQL text accepted, in bytes.
     pub max_sql_bytes: usize,
-    /// Deepest nesting of expressions and subqueries accepted (`1+1+…+1` with n terms nests n deep).
+    /// Deepest nesting of expressions accepted (`1+1+…+1` with n terms nests n deep).
     pub max_expression_depth: usize,
 }
 
@@ -39,13 +41,12 @@ pub async fn plan_read_only(ctx: &SessionContext, sql: &str, limits: &SqlLimits)
     }
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
-    let statement = state.sql_to_statement(sql, &dialect).map_err(|e| {
-        let e = QueryError::from(e);
-        if e.message.contains("recursion limit") {
-            QueryError::invalid(format!("SQL nested too deeply (parentheses, function calls or operators): {}", e.message))
-        } else {
-            e
-        }
+    let statement = state.sql_to_statement(sql, &dialect).map_err(|e| match e {
+        DataFusionError::SQL(p, _) if matches!(*p, ParserError::RecursionLimitExceeded) => QueryError::invalid(format!(
+            "SQL nested too deeply: more than {} levels of parentheses, subqueries, function calls or unary operators",
+            state.config().options().sql_parser.recursion_limit
+        )),
+        e => QueryError::from(e),
     })?;
     // Depth first: showing a refused statement's kind formats it, which recurses over it.
     check_depth(&statement, limits.max_expression_depth)?;
@@ -88,8 +89,8 @@ fn statement_kind(s: &Statement) -> String {
     }
 }
 
-/// Fails when expressions and subqueries nest deeper than `limit`. The walk stops at the limit,
-/// so it never recurses deeper than that itself.
+/// Fails when expressions nest deeper than `limit` (subqueries and parentheses are bounded by the
+/// parser's recursion limit). The walk stops at the limit, so it never recurses deeper itself.
 fn check_depth(statement: &DFStatement, limit: usize) -> Result<(), QueryError> {
     struct Depth {
         current: usize,
@@ -115,12 +116,6 @@ fn check_depth(statement: &DFStatement, limit: usize) -> Result<(), QueryError> 
             self.enter()
         }
         fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
-            self.leave()
-        }
-        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
-            self.enter()
-        }
-        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
             self.leave()
         }
     }
