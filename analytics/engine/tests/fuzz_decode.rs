@@ -109,6 +109,8 @@ struct Seed {
     name: String,
     types: StreamTypes,
     payload: Vec<u8>,
+    /// The StreamInfo envelope its types came from (golden vectors), to mutate as bytes.
+    stream_info: Option<Vec<u8>>,
 }
 
 fn seeds() -> Vec<Seed> {
@@ -118,16 +120,18 @@ fn seeds() -> Vec<Seed> {
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("golden vectors manifest")).unwrap();
     for v in manifest["vectors"].as_array().unwrap().iter().filter(|v| v["route"] == "insert_block") {
         let read = |k: &str| std::fs::read(dir.join(v[k].as_str().unwrap())).unwrap();
-        let Ok(types) = StreamTypes::try_from_stream_info(&read("stream_info")) else { continue };
+        let stream_info = read("stream_info");
+        let Ok(types) = StreamTypes::try_from_stream_info(&stream_info) else { continue };
         let body = read("body");
         // Envelopes that do not parse are still bytes to mutate as payloads.
         let payload = try_payload_of_block_envelope(&body).unwrap_or(body);
-        out.push(Seed { name: v["name"].as_str().unwrap().to_string(), types, payload });
+        out.push(Seed { name: v["name"].as_str().unwrap().to_string(), types, payload, stream_info: Some(stream_info) });
     }
     let fixture = |name: &str, (d, o): (Vec<u8>, Vec<u8>), payload: Vec<u8>| Seed {
         name: name.into(),
         types: StreamTypes::try_from_cbor(&d, &o).unwrap(),
         payload,
+        stream_info: None,
     };
     let (l1, l2) = log_blocks();
     out.push(fixture("fixture-log-1", common::rust_log_metadata(), l1));
@@ -269,8 +273,21 @@ fn mutated_real_blocks_and_forged_metadata_never_panic() {
             }
             // Transit records, compressed again so they get past the LZ4 layer.
             1 => (s.types.clone(), repack(&mut rng, &s.payload).unwrap_or_else(|| s.payload.clone())),
-            // Forged stream metadata over a real block.
-            2 => (mutate_types(&mut rng, &s.types), s.payload.clone()),
+            // Forged stream metadata over a real block: as bytes (the StreamInfo CBOR) or as
+            // values no CBOR check catches (sizes, offsets, kinds).
+            2 => match &s.stream_info {
+                Some(info) if rng.below(2) == 0 => {
+                    let mut info = info.clone();
+                    for _ in 0..1 + rng.below(3) {
+                        mutate(&mut rng, &mut info);
+                    }
+                    match StreamTypes::try_from_stream_info(&info) {
+                        Ok(types) => (types, s.payload.clone()),
+                        Err(_) => continue,
+                    }
+                }
+                _ => (mutate_types(&mut rng, &s.types), s.payload.clone()),
+            },
             // Both.
             _ => {
                 let p = repack(&mut rng, &s.payload).unwrap_or_else(|| s.payload.clone());
