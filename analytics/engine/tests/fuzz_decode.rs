@@ -100,6 +100,10 @@ fn count_panics() {
             PANICS.fetch_add(1, Relaxed);
             previous(info);
         }));
+        // The hook must see a panic that is caught, as the views catch one per block.
+        let before = PANICS.load(Relaxed);
+        let _ = std::panic::catch_unwind(|| panic!("fuzz_decode: checking that caught panics are counted"));
+        assert!(PANICS.load(Relaxed) > before, "the panic hook missed a caught panic");
     });
 }
 
