@@ -23,10 +23,11 @@ export declare class Engine {
    */
   materializeGlobal(view: string, begin: string, end: string): Promise<MaintenanceReport>
   /**
-   * Runs `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
-   * or the pieces of one JSON array), read with `next()`.
+   * Starts `sql` and returns its result as a stream of encoded chunks (Arrow IPC stream bytes,
+   * or the pieces of one JSON array), read with `next()`; errors, planning ones included,
+   * come from `next()`; `cancel()` stops the query.
    */
-  queryStream(sql: string, options: QueryOptions | undefined | null, arrow: boolean): Promise<QueryStream>
+  queryStream(sql: string, options: QueryOptions | undefined | null, arrow: boolean): QueryStream
   /** Runs `sql` and returns the result as a JSON array of row objects. */
   queryJson(sql: string, options?: QueryOptions | undefined | null): Promise<Buffer>
 }
@@ -35,6 +36,11 @@ export declare class Engine {
 export declare class QueryStream {
   /** The next chunk of bytes, or null after the last. */
   next(): Promise<Buffer | null>
+  /**
+   * Stops the query now (its reader is gone): its operators are dropped, its slot freed; a
+   * pending or later `next()` rejects as cancelled. Idempotent.
+   */
+  cancel(): void
 }
 
 /**
@@ -57,6 +63,8 @@ export interface EngineStats {
   blocksRead: number
   partitionsWritten: number
   partitionsReused: number
+  /** Blocks left out of queries and builds because they are corrupt or inconsistent (each logged with its id). */
+  blocksSkipped: number
 }
 
 /** What one maintenance pass over a view did. */
@@ -81,6 +89,14 @@ export interface OpenOptions {
   queryTimeoutMs?: number
   /** Serve block views from Parquet partitions recorded in PostgreSQL (default true). */
   jitPartitions?: boolean
+  /** Queries running at once (default twice the cores); more wait in a short queue. */
+  maxConcurrentQueries?: number
+  /** Queries waiting for a slot (default 16); beyond, queries are refused as overloaded. */
+  maxQueuedQueries?: number
+  /** Longest SQL text accepted, in bytes (default 256 KiB). */
+  maxSqlBytes?: number
+  /** Deepest expression nesting accepted (default 1000). */
+  maxExpressionDepth?: number
 }
 
 export interface QueryOptions {
@@ -88,6 +104,7 @@ export interface QueryOptions {
   begin?: string
   /** RFC 3339 end of the query time range (requires `begin`). */
   end?: string
+  /** Rows at most: an integer from 0 to 2^53-1 (a JS number). */
   limit?: number
 }
 
