@@ -22,7 +22,7 @@ Commands:
   perfetto <process_id> -o FILE [--url URL] [--begin T] [--end T]
                        the process's thread and async spans as a Perfetto trace
                        (FILE.pftrace: protobuf; FILE.json: Chrome JSON; both open in ui.perfetto.dev)
-  keys create <name> | list | revoke <id|name> [--data-dir D | --pg-url URL]
+  keys create <name> | list | revoke <id|name> --pg-url URL
                        API keys for ingestion and SQL (printed once; only their hashes are stored)
   help                 this text
 

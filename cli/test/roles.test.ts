@@ -4,6 +4,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
 import { silentLogger, type Logger } from '@micromegas/gateway';
 import { serve, type Server } from '../src/serve.js';
 import { SIMULATOR } from '../src/demo.js';
@@ -113,4 +114,6 @@ test('micromegas keys mints a key the servers accept, lists it and revokes it', 
   const revoked = (await keys('list')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { key_id: string; revoked_at: string | null });
   assert.ok(revoked.find((k) => k.key_id === minted.key_id)?.revoked_at, 'revoked_at set');
   await assert.rejects(keys('bogus'), (e: { code: number; stderr: string }) => e.code === 2 && /usage: micromegas keys/.test(e.stderr));
+  // Keys minted into the embedded database would never be asked for: refused with the way out.
+  await assert.rejects(run(process.execPath, [MAIN, 'keys', 'list', '--data-dir', tmpdir()]), (e: { code: number; stderr: string }) => e.code === 2 && /--pg-url/.test(e.stderr));
 });

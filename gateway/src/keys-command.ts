@@ -8,6 +8,11 @@ import { createKey, listKeys, revokeKey } from './auth/api-keys.js';
  * (only their hashes are stored). Returns the exit code. */
 export async function keysCommand(config: GatewayConfig, args: string[], program: string): Promise<number> {
   const [cmd, arg] = args;
+  if (!config.pgUrl) {
+    // The embedded default checks MICROMEGAS_API_KEYS only: a key minted into PGlite would never be asked for.
+    process.stderr.write(`${program} keys: minted keys live in PostgreSQL; give --pg-url (env MICROMEGAS_SQL_CONNECTION_STRING). The embedded default checks MICROMEGAS_API_KEYS only.\n`);
+    return 2;
+  }
   const db = await openDatabase(config);
   try {
     if (cmd === 'create' && arg) {
