@@ -279,8 +279,16 @@ impl LogBuild {
         no_properties: i32,
     ) -> Taken {
         let Some(stride) = fast.first_stride(records, table, static_type) else { return Taken::default() };
-        let room = records.len() / stride;
-        let mut rows = StaticRows::new(&mut self.rows, room, room.saturating_mul(self.descriptors.max_text_room), no_properties);
+        // Text is reserved for the run at once, at its longest message per row: a block repeating
+        // a long message (a hostile one: megabytes) would reserve rows × that, so a run reserves
+        // at most MAX_RUN_TEXT and stops there (the walk or the next run goes on from there).
+        let text_room = self.descriptors.max_text_room.max(1);
+        let room = (records.len() / stride).min(MAX_RUN_TEXT / text_room);
+        if room == 0 {
+            return Taken::default();
+        }
+        let records = &records[..room * stride];
+        let mut rows = StaticRows::new(&mut self.rows, room, room * text_room, no_properties);
         self.descriptors.memo.take_run(records, stride, fast, table, static_type, &sb.converter, |_, _, row, ns| {
             if row.pass && range.is_none_or(|r| r.contains(ns)) {
                 rows.push(ns, row);
@@ -288,6 +296,9 @@ impl LogBuild {
         })
     }
 }
+
+/// The most message bytes one static run reserves ahead (see [`LogBuild::static_run`]).
+const MAX_RUN_TEXT: usize = 64 << 20;
 
 /// Static log rows written in place: one row count and one text length for all their columns
 /// (see [`InPlace`]), checked once per row against the room reserved.
