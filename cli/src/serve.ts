@@ -20,6 +20,7 @@ export const SERVE_OPTIONS: Option[] = [
   { flag: 'role', env: 'MICROMEGAS_ROLE', def: 'all', help: `what this process does: ${ROLES.join('|')} (all = ingestion + SQL + maintenance)` },
   { flag: 'query-timeout-seconds', env: 'MICROMEGAS_QUERY_TIMEOUT_SECONDS', def: '300', help: 'a query running longer answers 504' },
   { flag: 'query-memory-mb', env: 'MICROMEGAS_QUERY_MEMORY_MB', def: '4096', help: 'memory one query may hold for sorts, joins and aggregates (507 above)' },
+  { flag: 'max-concurrent-queries', env: 'MICROMEGAS_MAX_CONCURRENT_QUERIES', help: 'queries running at once (default: twice the cores); 16 more wait, beyond that 503' },
   { flag: 'maintenance-interval-seconds', env: 'MICROMEGAS_MAINTENANCE_INTERVAL_SECONDS', def: '60', help: 'how often maintenance runs (roles all, maintenance)' },
   { flag: 'materialize-hours', env: 'MICROMEGAS_MATERIALIZE_HOURS', def: '3', help: 'completed hours of global log_entries/measures partitions kept materialized' },
   { flag: 'retention-days', env: 'MICROMEGAS_RETENTION_DAYS', def: '90', help: 'blocks and partitions older than this are deleted; 0 keeps everything' },
@@ -112,6 +113,7 @@ export async function serve(argv: string[], log: Logger = jsonLogger()): Promise
       objectStoreUri,
       queryTimeoutMs: Math.round((number(get, 'query-timeout-seconds') ?? 300) * 1000),
       memoryLimitMb: number(get, 'query-memory-mb') ?? 4096,
+      maxConcurrentQueries: number(get, 'max-concurrent-queries'),
     });
   }
   const gateway = await createGateway(config, {
