@@ -2,6 +2,7 @@
 //! per query carrying the out-of-band time range, and the read-only sandbox queries run in.
 
 mod error;
+mod jsonb;
 mod property_get;
 mod sandbox;
 mod session;
@@ -9,6 +10,7 @@ mod view_instance;
 mod view_table;
 
 pub use error::{QueryError, QueryErrorKind};
+pub use self::jsonb::{register_jsonb_functions, MAX_JSONB_DEPTH};
 pub use property_get::PropertyGet;
 pub use sandbox::{cooperative, plan_read_only, SqlLimits};
 pub use session::{make_session, QueryRange};
