@@ -278,8 +278,8 @@ async fn hostile_input_errors_or_answers_and_the_engine_lives() {
     // 10 MB of JSON text is a value.
     assert_eq!(one(&lake, "SELECT length(jsonb_as_string(jsonb_parse(concat('\"', repeat('x', 10000000), '\"')))) AS v").await, json!(10_000_000));
     assert_eq!(
-        one(&lake, "SELECT jsonb_array_length(jsonb_parse(concat('[', repeat('{\"k\":[1,2,3]},', 500000), '0]'))) AS v").await,
-        json!(500_001)
+        one(&lake, "SELECT jsonb_array_length(jsonb_parse(concat('[', repeat('{\"k\":[1,2,3]},', 100000), '0]'))) AS v").await,
+        json!(100_001)
     );
     // Forged binary nested past the limit (what a client can write as a literal): refused before
     // any recursive reader sees it, by every function and table function.

@@ -610,9 +610,6 @@ fn scalar_bytes(name: &str, v: &ScalarValue) -> Result<Option<Vec<u8>>> {
 
 #[async_trait]
 impl TableProvider for JsonbRowsTable {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
     fn schema(&self) -> SchemaRef {
         self.kind.schema()
     }
@@ -644,7 +641,7 @@ impl TableProvider for JsonbRowsTable {
         };
         // The rows are built whole before the scan streams them: they count against the query's
         // memory limit while they are built, so a huge expansion fails instead of exhausting memory.
-        let mut reservation = MemoryConsumer::new(name).register(&state.runtime_env().memory_pool);
+        let reservation = MemoryConsumer::new(name).register(&state.runtime_env().memory_pool);
         let mut rows = Vec::new();
         for bytes in &inputs {
             let before = rows.len();
