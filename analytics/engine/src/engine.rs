@@ -380,7 +380,7 @@ impl Encoder {
                 if batch.num_rows() == 0 {
                     return Ok(Vec::new());
                 }
-                let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+                let mut w = json_writer(Vec::new());
                 w.write(batch).map_err(encoding_error)?;
                 w.finish().map_err(encoding_error)?;
                 let mut out = w.into_inner();
@@ -462,9 +462,15 @@ pub fn to_ipc_stream(result: &QueryResult) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Writes a JSON array of row objects; SQL NULL stays a `null` field (by default arrow-json drops
+/// the field, so a client could not tell NULL from a missing column).
+fn json_writer(out: Vec<u8>) -> datafusion::arrow::json::ArrayWriter<Vec<u8>> {
+    datafusion::arrow::json::WriterBuilder::new().with_explicit_nulls(true).build(out)
+}
+
 /// A JSON array of row objects.
 pub fn to_json_rows(result: &QueryResult) -> Result<Vec<u8>> {
-    let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    let mut w = json_writer(Vec::new());
     for b in &result.batches {
         w.write(b)?;
     }

@@ -3,6 +3,7 @@
 
 mod error;
 mod jsonb;
+mod histogram;
 mod property_get;
 mod sandbox;
 mod session;

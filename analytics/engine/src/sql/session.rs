@@ -35,5 +35,6 @@ pub fn make_session(
     ctx.register_udtf("view_instance", Arc::new(ViewInstanceFunction::new(views.to_vec(), range, source)));
     ctx.register_udf(ScalarUDF::from(PropertyGet::default()));
     super::jsonb::register_jsonb_functions(&ctx);
+    super::histogram::register(&ctx);
     Ok(ctx)
 }
