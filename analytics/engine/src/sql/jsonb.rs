@@ -71,29 +71,56 @@ fn dict_of(values: DataType) -> DataType {
 // ---------------------------------------------------------------------------------------------
 // Hostile-input guards
 
-/// Nesting depth of JSON text as the crate's parser would see it, when that is knowable cheaply:
-/// standard JSON is checked by serde_json (iteratively bounded at 128 levels), and anything else
-/// (the crate's extended syntax, or malformed text) is accepted only with few enough brackets that
-/// no reading of it can nest deeper than the limit.
+/// Whether JSON text may go to the crate's (recursive) parser. Standard JSON is recognised by
+/// serde_json (which skips values without recursing) and its depth measured exactly by a scan;
+/// anything else (the crate's extended syntax, or malformed text) is parsed only with few enough
+/// brackets that no reading of it can nest deeper than the limit.
+#[derive(Debug)]
 enum TextCheck {
     Parse,
     TooDeep,
-    /// Not standard JSON and too many brackets to bound its depth: treated as unparsable (NULL).
+    /// Not standard JSON, and too many brackets to bound its depth: treated as unparsable (NULL).
     Unbounded,
 }
 
-fn check_text(text: &str) -> TextCheck {
-    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        Ok(_) => TextCheck::Parse,
-        Err(e) if e.to_string().starts_with("recursion limit exceeded") => TextCheck::TooDeep,
-        Err(_) => {
-            let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
-            if brackets <= MAX_JSONB_DEPTH {
-                TextCheck::Parse
-            } else {
-                TextCheck::Unbounded
+/// Deepest bracket nesting of `text` read with standard JSON strings ("…" with backslash escapes).
+fn standard_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
             }
+            continue;
         }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn check_text(text: &str) -> TextCheck {
+    if standard_depth(text) > MAX_JSONB_DEPTH {
+        return TextCheck::TooDeep;
+    }
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+        return TextCheck::Parse;
+    }
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    if brackets <= MAX_JSONB_DEPTH {
+        TextCheck::Parse
+    } else {
+        TextCheck::Unbounded
     }
 }
 
@@ -125,7 +152,8 @@ fn check_jsonb(bytes: &[u8]) -> std::result::Result<(), String> {
         let (entries, keys) = match header & HEADER_TYPE_MASK {
             ARRAY_CONTAINER => (count, 0),
             OBJECT_CONTAINER => (count * 2, count),
-            SCALAR_CONTAINER if count == 1 => (1, 0),
+            // A scalar's header carries no count (the crate writes 0 or 1): one entry either way.
+            SCALAR_CONTAINER => (1, 0),
             _ => return Err("bad container header".into()),
         };
         let mut data = 4usize.checked_add(entries.checked_mul(4).ok_or("too many entries")?).ok_or("too many entries")?;
