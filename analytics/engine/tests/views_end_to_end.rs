@@ -48,9 +48,9 @@ async fn check_every_view(lake: &common::lake::TestLake) {
         )
         .await,
         vec![
-            json!({"msg": "hello", "level": 4, "target": "app", "v": "1.2"}),
-            json!({"msg": "x=1", "level": 4, "target": "app", "v": "1.2"}),
-            json!({"msg": "boom", "level": 2, "target": "app", "v": "1.2"}),
+            json!({"msg": "hello", "level": 4, "target": "app", "map": null, "v": "1.2"}),
+            json!({"msg": "x=1", "level": 4, "target": "app", "map": null, "v": "1.2"}),
+            json!({"msg": "boom", "level": 2, "target": "app", "map": null, "v": "1.2"}),
             json!({"msg": "tagged", "level": 3, "target": "app", "map": "dust", "v": "1.2"}),
         ]
     );
@@ -88,8 +88,8 @@ async fn check_every_view(lake: &common::lake::TestLake) {
     assert_eq!(
         lake.rows("SELECT name, unit, value, property_get(properties, 'gpu') AS gpu FROM measures ORDER BY time", None).await,
         vec![
-            json!({"name": "frame_time", "unit": "ms", "value": 16.5}),
-            json!({"name": "wait", "unit": "seconds", "value": 2.0}),
+            json!({"name": "frame_time", "unit": "ms", "value": 16.5, "gpu": null}),
+            json!({"name": "wait", "unit": "seconds", "value": 2.0, "gpu": null}),
             json!({"name": "frame_time", "unit": "ms", "value": 33.25, "gpu": "rtx"}),
         ]
     );
