@@ -11,8 +11,8 @@
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, DictionaryArray, Float64Array, Int32Array, Int64Array, ListBuilder, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, BinaryArray, BinaryDictionaryBuilder, DictionaryArray, Float64Array, Int32Array, Int64Array, ListBuilder, StringArray,
+    StringBuilder, StringDictionaryBuilder,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -269,39 +269,16 @@ fn text_column(func: &str, array: &ArrayRef) -> Result<StringArray> {
 
 /// Rows as Dictionary(Int32, Binary): identical values share one dictionary entry.
 fn binary_dict(rows: Vec<Option<Vec<u8>>>) -> Result<ArrayRef> {
-    let mut index: HashMap<Vec<u8>, i32> = HashMap::new();
-    let mut values = BinaryBuilder::new();
-    let keys: Int32Array = rows
-        .into_iter()
-        .map(|r| {
-            r.map(|v| {
-                let next = index.len() as i32;
-                *index.entry(v).or_insert_with_key(|v| {
-                    values.append_value(v);
-                    next
-                })
-            })
-        })
-        .collect();
-    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values.finish()))?))
+    let mut b = BinaryDictionaryBuilder::<Int32Type>::new();
+    rows.iter().for_each(|r| b.append_option(r.as_deref()));
+    Ok(Arc::new(b.finish()))
 }
 
+/// Rows as Dictionary(Int32, Utf8), deduplicated the same way.
 fn string_dict(rows: Vec<Option<String>>) -> Result<ArrayRef> {
-    let mut index: HashMap<String, i32> = HashMap::new();
-    let mut values = StringBuilder::new();
-    let keys: Int32Array = rows
-        .into_iter()
-        .map(|r| {
-            r.map(|v| {
-                let next = index.len() as i32;
-                *index.entry(v).or_insert_with_key(|v| {
-                    values.append_value(v);
-                    next
-                })
-            })
-        })
-        .collect();
-    Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values.finish()))?))
+    let mut b = StringDictionaryBuilder::<Int32Type>::new();
+    rows.iter().for_each(|r| b.append_option(r.as_deref()));
+    Ok(Arc::new(b.finish()))
 }
 
 fn keys_dict(rows: Vec<Option<Vec<String>>>) -> Result<ArrayRef> {
